@@ -1,0 +1,139 @@
+//! Gap tracking (allocation trees) and the free-range search.
+//!
+//! In an allocation tree every internal slot records the size of the largest empty range in
+//! the child's subtree, and the node's meta word names its largest slot. The search descends
+//! only into children whose recorded gap can hold the request, so it costs O(height) node
+//! visits however many entries the tree holds. Plain trees keep no gaps: the same search then
+//! treats every child as a candidate and scans.
+
+use crate::node::{Enode, Shape};
+use crate::path::{Frame, Path};
+use crate::raw::RawTree;
+use crate::write::Piece;
+use crate::Error;
+
+/// Number of indices in `[s, e]`, saturating at `u64::MAX` for the full key space.
+#[inline]
+pub(crate) fn span_len(s: u64, e: u64) -> u64 {
+    (e - s).saturating_add(1)
+}
+
+/// Largest empty range among leaf pieces starting at `min`.
+pub(crate) fn pieces_max_gap(min: u64, pieces: &[Piece]) -> u64 {
+    let mut start = min;
+    let mut best = 0;
+    for p in pieces {
+        if p.word == 0 {
+            best = best.max(span_len(start, p.last));
+        }
+        start = p.last.wrapping_add(1);
+    }
+    best
+}
+
+/// Largest empty range in the node of `f` (computed for leaves, recorded for arange nodes).
+pub(crate) fn node_max_gap(f: &Frame) -> u64 {
+    if f.leaf {
+        (0..=f.end)
+            .filter(|&i| f.word(i) == 0)
+            .map(|i| span_len(f.slot_min(i), f.slot_max(i)))
+            .max()
+            .unwrap_or(0)
+    } else if f.shape == Shape::Arange {
+        f.node.gap(f.node.meta().1)
+    } else {
+        u64::MAX
+    }
+}
+
+/// After the node at `depth` of `path` changed, records its gap in its ancestors, stopping
+/// where a parent's largest gap does not change (the kernel's `mas_update_gap`).
+pub(crate) fn update_upwards(path: &Path, depth: usize) {
+    let f = path.at(depth);
+    let mut frame = *f;
+    frame.end = frame.node.end(frame.shape, frame.max);
+    let mut gap = node_max_gap(&frame);
+    for d in (0..depth).rev() {
+        let parent = path.at(d);
+        let node = parent.node;
+        if node.gap(parent.offset) == gap {
+            return;
+        }
+        let before = node.gap(node.meta().1);
+        node.set_gap(parent.offset, gap);
+        let end = node.meta().0;
+        let best = (0..=end).fold(0, |b, i| if node.gap(i) > node.gap(b) { i } else { b });
+        node.set_meta(end, best);
+        let after = node.gap(best);
+        if after == before {
+            return;
+        }
+        gap = after;
+    }
+}
+
+impl RawTree {
+    /// The lowest (`rev == false`) or highest empty range of `size` indices inside
+    /// `[min, max]`, as `(first, last)` of the placed range.
+    pub(crate) fn empty_area(
+        &self,
+        min: u64,
+        max: u64,
+        size: u64,
+        rev: bool,
+    ) -> Result<(u64, u64), Error> {
+        if min > max || size == 0 || max - min < size - 1 {
+            return Err(Error::Invalid);
+        }
+        let Some(root) = self.root() else {
+            return Ok(if rev {
+                (max - (size - 1), max)
+            } else {
+                (min, min + (size - 1))
+            });
+        };
+        let internal = self.internal_shape();
+        let frame = Frame::new(root, internal, 0, u64::MAX);
+        search(&frame, internal, min, max, size, rev).ok_or(Error::Busy)
+    }
+}
+
+fn search(f: &Frame, internal: Shape, min: u64, max: u64, size: u64, rev: bool) -> Option<(u64, u64)> {
+    let visit = |i: usize| -> Option<(u64, u64)> {
+        let (s, e) = (f.slot_min(i), f.slot_max(i));
+        if e < min || s > max {
+            return None;
+        }
+        let (lo, hi) = (s.max(min), e.min(max));
+        if f.leaf {
+            if f.word(i) != 0 || span_len(lo, hi) < size {
+                return None;
+            }
+            return Some(if rev {
+                (hi - (size - 1), hi)
+            } else {
+                (lo, lo + (size - 1))
+            });
+        }
+        if f.shape == Shape::Arange && f.node.gap(i) < size {
+            return None;
+        }
+        let child = f.child(i, internal);
+        search(&child, internal, min, max, size, rev)
+    };
+    if rev {
+        (0..=f.end).rev().find_map(visit)
+    } else {
+        (0..=f.end).find_map(visit)
+    }
+}
+
+/// The recorded gap of child `enode` (for validation).
+pub(crate) fn recorded_gap(parent: &Frame, i: usize) -> Option<u64> {
+    (parent.shape == Shape::Arange).then(|| parent.node.gap(i))
+}
+
+#[allow(dead_code)]
+pub(crate) fn is_leaf(e: Enode) -> bool {
+    e.is_leaf()
+}

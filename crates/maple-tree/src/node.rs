@@ -1,0 +1,346 @@
+//! Raw 256-byte nodes: the only module that reads or writes node memory.
+//!
+//! Every node is one 256-byte, 256-byte-aligned block: a parent word followed by 31 data
+//! words. How the data words are used depends on the node's [`Shape`]:
+//!
+//! | shape    | used for                                   | pivots | slots | gaps | meta |
+//! |----------|--------------------------------------------|--------|-------|------|------|
+//! | `Range`  | every leaf, internal nodes of plain trees  | 15     | 16    | –    | –    |
+//! | `Arange` | internal nodes of allocation trees         | 9      | 10    | 10   | 1    |
+//!
+//! A node does not record its own shape: a node pointer stored in a parent slot (or in the
+//! tree root) is *encoded* with a leaf bit, and the tree kind decides between the two
+//! internal shapes. Readers therefore never need the tree height to know where they are.
+//!
+//! Range nodes do not store their length either. As in the kernel, the pivot of the last
+//! used slot equals the node's maximum (unless all 16 slots are used, the last one having
+//! the implied maximum) and pivots after it are zero, so a lookup can scan pivots without
+//! knowing the end, and the end can be recomputed from the node's maximum. Arange nodes keep
+//! `end` and the offset of their largest gap in a meta word.
+//!
+//! The parent word holds the parent node's address with the slot number in its low byte; a
+//! root node has a null parent address. A node whose parent address is its own address is
+//! *dead*: it has been replaced and is waiting to be freed (see `rcu`).
+//!
+//! # Safety
+//!
+//! [`NodePtr`] is a plain pointer. The invariant every caller upholds is: a `NodePtr` is only
+//! dereferenced while the node it names is allocated, which holds because nodes are freed
+//! only by [`NodePtr::free`] (an `unsafe fn`) once they are unreachable from the tree, and in
+//! shared mode only after every reader that could still hold the pointer has unpinned.
+//! All node fields are atomics, so a concurrent reader and the single writer never race on
+//! plain memory.
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use alloc::alloc::{alloc_zeroed, dealloc, Layout};
+
+/// Slots of a range (leaf or plain internal) node.
+pub(crate) const RANGE_SLOTS: usize = 16;
+/// Slots of an allocation-tree internal node.
+pub(crate) const ARANGE_SLOTS: usize = 10;
+/// Bytes in every node.
+pub const NODE_SIZE: usize = 256;
+/// The deepest tree we support (the kernel's `MAPLE_HEIGHT_MAX`).
+pub(crate) const MAX_HEIGHT: usize = 31;
+
+const DATA_WORDS: usize = 31;
+const LEAF_BIT: usize = 1;
+const SLOT_MASK: usize = 0xff;
+
+#[repr(C, align(256))]
+pub(crate) struct Node {
+    parent: AtomicUsize,
+    data: [AtomicU64; DATA_WORDS],
+}
+
+const _: () = assert!(core::mem::size_of::<Node>() == NODE_SIZE);
+const _: () = assert!(core::mem::align_of::<Node>() == NODE_SIZE);
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("maple-tree supports 64-bit targets only");
+
+/// How a node's data words are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// 15 pivots, 16 slots: leaves, and internal nodes of plain trees.
+    Range,
+    /// 9 pivots, 10 slots, 10 gaps, meta: internal nodes of allocation trees.
+    Arange,
+}
+
+impl Shape {
+    #[inline]
+    pub(crate) const fn slots(self) -> usize {
+        match self {
+            Shape::Range => RANGE_SLOTS,
+            Shape::Arange => ARANGE_SLOTS,
+        }
+    }
+    #[inline]
+    pub(crate) const fn pivots(self) -> usize {
+        self.slots() - 1
+    }
+    #[inline]
+    const fn slot_base(self) -> usize {
+        self.pivots()
+    }
+    /// Fewest slots a node may use unless it is the root or the right-most node of its
+    /// level (the kernel's `mt_min_slots` plus one).
+    #[inline]
+    pub(crate) const fn min_slots(self) -> usize {
+        match self {
+            Shape::Range => 7,
+            Shape::Arange => 5,
+        }
+    }
+}
+
+const GAP_BASE: usize = 19;
+const META: usize = 29;
+
+/// A pointer to a live node. See the module docs for the invariant.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct NodePtr(NonNull<Node>);
+
+/// A node pointer as stored in a parent slot or in the root: address plus leaf bit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Enode(usize);
+
+impl Enode {
+    #[inline]
+    pub(crate) fn new(node: NodePtr, leaf: bool) -> Enode {
+        Enode(node.addr() | if leaf { LEAF_BIT } else { 0 })
+    }
+    #[inline]
+    pub(crate) fn from_word(word: usize) -> Option<Enode> {
+        (word != 0).then_some(Enode(word))
+    }
+    #[inline]
+    pub(crate) fn word(self) -> usize {
+        self.0
+    }
+    #[inline]
+    pub(crate) fn is_leaf(self) -> bool {
+        self.0 & LEAF_BIT != 0
+    }
+    #[inline]
+    pub(crate) fn node(self) -> NodePtr {
+        // SAFETY: an Enode is only built from a NodePtr's (non-null, 256-aligned) address.
+        NodePtr(unsafe { NonNull::new_unchecked((self.0 & !SLOT_MASK) as *mut Node) })
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+pub mod fault {
+    //! Deterministic allocation-failure injection for tests.
+    use core::cell::Cell;
+    std::thread_local! {
+        static FAIL_AFTER: Cell<Option<usize>> = const { Cell::new(None) };
+        static ALLOCATED: Cell<usize> = const { Cell::new(0) };
+    }
+    /// Make the `n`-th node allocation from now on (0-based) on this thread fail, and every
+    /// one after it; `None` turns injection off.
+    pub fn fail_after(n: Option<usize>) {
+        FAIL_AFTER.with(|f| f.set(n));
+    }
+    /// Node allocations made on this thread so far.
+    pub fn allocations() -> usize {
+        ALLOCATED.with(|a| a.get())
+    }
+    pub(crate) fn should_fail() -> bool {
+        ALLOCATED.with(|a| a.set(a.get() + 1));
+        FAIL_AFTER.with(|f| match f.get() {
+            Some(0) => true,
+            Some(n) => {
+                f.set(Some(n - 1));
+                false
+            }
+            None => false,
+        })
+    }
+}
+
+fn layout() -> Layout {
+    Layout::new::<Node>()
+}
+
+impl NodePtr {
+    /// Allocates a zeroed node (no parent, no pivots, empty slots), or `None` when the
+    /// allocator is out of memory.
+    pub(crate) fn alloc() -> Option<NodePtr> {
+        #[cfg(feature = "fault-injection")]
+        if fault::should_fail() {
+            return None;
+        }
+        // SAFETY: the layout has a non-zero size. All-zero bytes are a valid `Node` (atomics).
+        let raw = unsafe { alloc_zeroed(layout()) } as *mut Node;
+        NonNull::new(raw).map(NodePtr)
+    }
+
+    /// Frees the node.
+    ///
+    /// # Safety
+    /// The node must be unreachable: no tree link and no reader can reach it any more.
+    pub(crate) unsafe fn free(self) {
+        // SAFETY: allocated by `alloc` with the same layout; the caller guarantees no use after.
+        unsafe { dealloc(self.0.as_ptr() as *mut u8, layout()) }
+    }
+
+    #[inline]
+    pub(crate) fn addr(self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    #[inline]
+    fn node(&self) -> &Node {
+        // SAFETY: module invariant: a NodePtr in use names an allocated node.
+        unsafe { self.0.as_ref() }
+    }
+
+    #[inline]
+    fn word(&self, i: usize) -> &AtomicU64 {
+        &self.node().data[i]
+    }
+
+    #[inline]
+    pub(crate) fn pivot(self, i: usize) -> u64 {
+        self.word(i).load(Ordering::Relaxed)
+    }
+    #[inline]
+    pub(crate) fn set_pivot(self, i: usize, v: u64) {
+        self.word(i).store(v, Ordering::Relaxed)
+    }
+    /// Loads a slot. Acquire pairs with the Release in `set_slot`, so whatever a published
+    /// child node or entry points to is visible to the reader.
+    #[inline]
+    pub(crate) fn slot(self, shape: Shape, i: usize) -> usize {
+        self.word(shape.slot_base() + i).load(Ordering::Acquire) as usize
+    }
+    #[inline]
+    pub(crate) fn set_slot(self, shape: Shape, i: usize, v: usize) {
+        self.word(shape.slot_base() + i)
+            .store(v as u64, Ordering::Release)
+    }
+    /// The slot's memory, for handing out `&E` on a tree nobody else can write.
+    #[inline]
+    pub(crate) fn slot_ref(&self, shape: Shape, i: usize) -> &AtomicU64 {
+        self.word(shape.slot_base() + i)
+    }
+    #[inline]
+    pub(crate) fn gap(self, i: usize) -> u64 {
+        self.word(GAP_BASE + i).load(Ordering::Relaxed)
+    }
+    #[inline]
+    pub(crate) fn set_gap(self, i: usize, v: u64) {
+        self.word(GAP_BASE + i).store(v, Ordering::Relaxed)
+    }
+    /// Arange meta: (end offset, offset of the largest gap).
+    #[inline]
+    pub(crate) fn meta(self) -> (usize, usize) {
+        let m = self.word(META).load(Ordering::Relaxed);
+        ((m & 0xff) as usize, ((m >> 8) & 0xff) as usize)
+    }
+    #[inline]
+    pub(crate) fn set_meta(self, end: usize, gap_offset: usize) {
+        self.word(META)
+            .store((end | (gap_offset << 8)) as u64, Ordering::Relaxed)
+    }
+
+    /// The parent node and this node's slot in it (`None` for the root).
+    #[inline]
+    pub(crate) fn parent(self) -> Option<(NodePtr, usize)> {
+        let w = self.node().parent.load(Ordering::Acquire);
+        NonNull::new((w & !SLOT_MASK) as *mut Node).map(|p| (NodePtr(p), w & SLOT_MASK))
+    }
+    #[inline]
+    pub(crate) fn set_parent(self, parent: Option<(NodePtr, usize)>) {
+        let w = parent.map_or(0, |(p, slot)| p.addr() | slot);
+        self.node().parent.store(w, Ordering::Release)
+    }
+    /// Marks the node dead: its parent word names itself. Readers that read this node and then
+    /// see it dead discard what they read and restart.
+    #[inline]
+    pub(crate) fn mark_dead(self) {
+        self.node().parent.store(self.addr(), Ordering::Release);
+        core::sync::atomic::fence(Ordering::SeqCst);
+    }
+    /// Whether the node was replaced. Call after reading its contents: the fence orders the
+    /// earlier reads before this check (the kernel's `smp_rmb` in `ma_dead_node`).
+    #[inline]
+    pub(crate) fn is_dead(self) -> bool {
+        core::sync::atomic::fence(Ordering::Acquire);
+        self.node().parent.load(Ordering::Acquire) & !SLOT_MASK == self.addr()
+    }
+
+    /// Offset of the last used slot, given the node's maximum.
+    #[inline]
+    pub(crate) fn end(self, shape: Shape, max: u64) -> usize {
+        if shape == Shape::Arange {
+            return self.meta().0;
+        }
+        (0..shape.pivots())
+            .find(|&i| self.pivot(i) >= max)
+            .unwrap_or(shape.pivots())
+    }
+
+    /// Offset of the slot holding `index`: the first pivot at or above it (the kernel's
+    /// fast lookup scan; valid thanks to the pivot conventions in the module docs).
+    #[inline]
+    pub(crate) fn offset_of(self, shape: Shape, index: u64) -> usize {
+        let n = shape.pivots();
+        let mut i = 0;
+        while i < n && self.pivot(i) < index {
+            i += 1;
+        }
+        i
+    }
+
+    /// The pivot of slot `i` in a node with maximum `max` and last used offset `end`.
+    #[inline]
+    pub(crate) fn pivot_or_max(self, i: usize, end: usize, max: u64) -> u64 {
+        if i < end {
+            self.pivot(i)
+        } else {
+            max
+        }
+    }
+
+    /// Writes `count` slots (pivots, slot words and, for arange nodes, gaps) and clears the rest,
+    /// following the pivot conventions. `last` of the final slot must be the node's maximum.
+    pub(crate) fn write_slots(
+        self,
+        shape: Shape,
+        count: usize,
+        last: impl Fn(usize) -> u64,
+        word: impl Fn(usize) -> usize,
+        gap: impl Fn(usize) -> u64,
+    ) {
+        debug_assert!(count >= 1 && count <= shape.slots());
+        for i in 0..shape.pivots() {
+            self.set_pivot(i, if i < count { last(i) } else { 0 });
+        }
+        for i in 0..shape.slots() {
+            self.set_slot(shape, i, if i < count { word(i) } else { 0 });
+        }
+        if shape == Shape::Arange {
+            let mut best = 0;
+            for i in 0..ARANGE_SLOTS {
+                let g = if i < count { gap(i) } else { 0 };
+                self.set_gap(i, g);
+                if i < count && g > gap(best) {
+                    best = i;
+                }
+            }
+            self.set_meta(count - 1, best);
+        }
+    }
+
+    /// Copies all 256 bytes of `src` except the parent word (used by duplication).
+    pub(crate) fn copy_data_from(self, src: NodePtr) {
+        for i in 0..DATA_WORDS {
+            self.word(i)
+                .store(src.word(i).load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Walking: a stack of frames from the root to a leaf slot.
+//!
+//! A [`Path`] records, for each level, the node, the range it covers and the offset taken.
+//! Readers, cursors, iterators and writers all navigate with it: a lookup descends once;
+//! `next`/`prev` move along the leaf and climb only as far as needed, so a full iteration is
+//! amortised O(1) per entry.
+
+use crate::node::{Enode, NodePtr, Shape, MAX_HEIGHT};
+
+/// One level of a path.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Frame {
+    pub(crate) node: NodePtr,
+    pub(crate) min: u64,
+    pub(crate) max: u64,
+    pub(crate) offset: usize,
+    pub(crate) end: usize,
+    pub(crate) shape: Shape,
+    pub(crate) leaf: bool,
+}
+
+impl Frame {
+    pub(crate) fn new(enode: Enode, internal: Shape, min: u64, max: u64) -> Frame {
+        let leaf = enode.is_leaf();
+        let shape = if leaf { Shape::Range } else { internal };
+        let node = enode.node();
+        Frame {
+            node,
+            min,
+            max,
+            offset: 0,
+            end: node.end(shape, max),
+            shape,
+            leaf,
+        }
+    }
+
+    /// First index of slot `i`.
+    #[inline]
+    pub(crate) fn slot_min(&self, i: usize) -> u64 {
+        if i == 0 {
+            self.min
+        } else {
+            self.node.pivot(i - 1) + 1
+        }
+    }
+    /// Last index of slot `i`.
+    #[inline]
+    pub(crate) fn slot_max(&self, i: usize) -> u64 {
+        self.node.pivot_or_max(i, self.end, self.max)
+    }
+    #[inline]
+    pub(crate) fn word(&self, i: usize) -> usize {
+        self.node.slot(self.shape, i)
+    }
+    /// The child frame at slot `i` (internal nodes only).
+    #[inline]
+    pub(crate) fn child(&self, i: usize, internal: Shape) -> Frame {
+        let enode = Enode::from_word(self.word(i)).expect("internal slot holds a child");
+        Frame::new(enode, internal, self.slot_min(i), self.slot_max(i))
+    }
+}
+
+/// Frames from the root (index 0) down to a leaf (index `len - 1`).
+#[derive(Clone)]
+pub(crate) struct Path {
+    frames: [Option<Frame>; MAX_HEIGHT],
+    len: usize,
+}
+
+impl Path {
+    pub(crate) const fn empty() -> Path {
+        Path {
+            frames: [None; MAX_HEIGHT],
+            len: 0,
+        }
+    }
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    #[inline]
+    pub(crate) fn at(&self, depth: usize) -> &Frame {
+        self.frames[depth].as_ref().expect("frame within path")
+    }
+    #[inline]
+    pub(crate) fn at_mut(&mut self, depth: usize) -> &mut Frame {
+        self.frames[depth].as_mut().expect("frame within path")
+    }
+    #[inline]
+    pub(crate) fn leaf(&self) -> &Frame {
+        self.at(self.len - 1)
+    }
+    #[inline]
+    pub(crate) fn leaf_mut(&mut self) -> &mut Frame {
+        let d = self.len - 1;
+        self.at_mut(d)
+    }
+    #[inline]
+    fn push(&mut self, f: Frame) {
+        self.frames[self.len] = Some(f);
+        self.len += 1;
+    }
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Descends from `root` to the leaf slot holding `index`, stopping after `max_depth`
+    /// levels (use `usize::MAX` for a full walk).
+    pub(crate) fn descend(
+        &mut self,
+        root: Option<Enode>,
+        internal: Shape,
+        index: u64,
+        max_depth: usize,
+    ) {
+        self.clear();
+        let Some(root) = root else { return };
+        let mut frame = Frame::new(root, internal, 0, u64::MAX);
+        loop {
+            frame.offset = frame.node.offset_of(frame.shape, index).min(frame.end);
+            let leaf = frame.leaf;
+            self.push(frame);
+            if leaf || self.len == max_depth {
+                return;
+            }
+            frame = frame.child(frame.offset, internal);
+        }
+    }
+
+    /// Re-descends from level `depth` (whose offset is already set) to the left-most
+    /// (`rightmost == false`) or right-most leaf slot below it.
+    fn descend_edge(&mut self, depth: usize, internal: Shape, rightmost: bool) {
+        self.len = depth + 1;
+        let mut frame = *self.at(depth);
+        while !frame.leaf {
+            let mut child = frame.child(frame.offset, internal);
+            child.offset = if rightmost { child.end } else { 0 };
+            self.push(child);
+            frame = child;
+        }
+    }
+
+    /// Moves to the next leaf slot. Returns false (and leaves the path unchanged) at the end.
+    pub(crate) fn next_slot(&mut self, internal: Shape) -> bool {
+        let mut depth = self.len;
+        while depth > 0 {
+            depth -= 1;
+            let f = self.at_mut(depth);
+            if f.offset < f.end {
+                f.offset += 1;
+                self.descend_edge(depth, internal, false);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Moves to the previous leaf slot. Returns false (path unchanged) at the start.
+    pub(crate) fn prev_slot(&mut self, internal: Shape) -> bool {
+        let mut depth = self.len;
+        while depth > 0 {
+            depth -= 1;
+            let f = self.at_mut(depth);
+            if f.offset > 0 {
+                f.offset -= 1;
+                self.descend_edge(depth, internal, true);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The leaf slot's range and word.
+    #[inline]
+    pub(crate) fn current(&self) -> (u64, u64, usize) {
+        let leaf = self.leaf();
+        (
+            leaf.slot_min(leaf.offset),
+            leaf.slot_max(leaf.offset),
+            leaf.word(leaf.offset),
+        )
+    }
+
+    /// Whether any node on the path was replaced since it was read (shared trees only).
+    pub(crate) fn any_dead(&self) -> bool {
+        (0..self.len).any(|d| self.at(d).node.is_dead())
+    }
+}

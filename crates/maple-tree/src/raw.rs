@@ -1,0 +1,252 @@
+//! The type-erased tree: a root word, the height, the entry count and the tree kind.
+//!
+//! Entries are raw words here; [`crate::MapleTree`] adds the types. Reads take `&self` and may
+//! run concurrently with one writer (shared mode). Writes also take `&self` because lock-free
+//! readers must be able to see the root while a write runs; the callers guarantee that there is
+//! only ever one writer (`&mut MapleTree`, or the shared tree's writer lock).
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::entry::{is_entry, EntryOps};
+use crate::node::{Enode, NodePtr, Shape};
+use crate::path::{Frame, Path};
+use crate::TreeKind;
+
+pub(crate) struct RawTree {
+    root: AtomicUsize,
+    height: AtomicUsize,
+    len: AtomicUsize,
+    pub(crate) kind: TreeKind,
+    /// Drops an entry word; fixed at construction for the tree's entry type.
+    pub(crate) drop_entry: unsafe fn(usize),
+}
+
+impl RawTree {
+    pub(crate) const fn new(kind: TreeKind, drop_entry: unsafe fn(usize)) -> RawTree {
+        RawTree {
+            root: AtomicUsize::new(0),
+            height: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
+            kind,
+            drop_entry,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn internal_shape(&self) -> Shape {
+        match self.kind {
+            TreeKind::Plain => Shape::Range,
+            TreeKind::Alloc => Shape::Arange,
+        }
+    }
+    #[inline]
+    pub(crate) fn root(&self) -> Option<Enode> {
+        Enode::from_word(self.root.load(Ordering::Acquire))
+    }
+    /// Publishes a new root (one Release store) with its height.
+    pub(crate) fn set_root(&self, root: Option<Enode>, height: usize) {
+        if let Some(r) = root {
+            r.node().set_parent(None);
+        }
+        self.height.store(height, Ordering::Relaxed);
+        self.root
+            .store(root.map_or(0, Enode::word), Ordering::Release);
+    }
+    #[inline]
+    pub(crate) fn height(&self) -> usize {
+        self.height.load(Ordering::Relaxed)
+    }
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+    pub(crate) fn add_len(&self, delta: isize) {
+        let v = self.len() as isize + delta;
+        debug_assert!(v >= 0);
+        self.len.store(v as usize, Ordering::Relaxed);
+    }
+    pub(crate) fn set_len(&self, v: usize) {
+        self.len.store(v, Ordering::Relaxed);
+    }
+
+    /// Fast lookup of the word at `index` (no path kept). `None` means a replaced node was met
+    /// (shared mode only): the caller retries.
+    #[inline]
+    pub(crate) fn lookup(&self, index: u64, check_dead: bool) -> Option<usize> {
+        let internal = self.internal_shape();
+        let Some(mut enode) = self.root() else {
+            return Some(0);
+        };
+        loop {
+            let leaf = enode.is_leaf();
+            let shape = if leaf { Shape::Range } else { internal };
+            let node = enode.node();
+            let offset = node.offset_of(shape, index);
+            let word = node.slot(shape, offset);
+            if check_dead && node.is_dead() {
+                return None;
+            }
+            if leaf {
+                return Some(word);
+            }
+            enode = Enode::from_word(word)?;
+        }
+    }
+
+    /// A path to the leaf slot holding `index` (empty path for an empty tree).
+    pub(crate) fn path_to(&self, index: u64) -> Path {
+        let mut p = Path::empty();
+        p.descend(self.root(), self.internal_shape(), index, usize::MAX);
+        p
+    }
+
+    /// The range and word holding `index`.
+    pub(crate) fn range_at(&self, index: u64) -> (u64, u64, usize) {
+        let p = self.path_to(index);
+        if p.is_empty() {
+            (0, u64::MAX, 0)
+        } else {
+            p.current()
+        }
+    }
+
+    /// Visits every node in depth-first pre-order with its frame and depth.
+    pub(crate) fn for_each_node(&self, mut f: impl FnMut(&Frame, usize)) {
+        fn rec(frame: &Frame, depth: usize, internal: Shape, f: &mut impl FnMut(&Frame, usize)) {
+            f(frame, depth);
+            if !frame.leaf {
+                for i in 0..=frame.end {
+                    rec(&frame.child(i, internal), depth + 1, internal, f);
+                }
+            }
+        }
+        if let Some(root) = self.root() {
+            let internal = self.internal_shape();
+            rec(&Frame::new(root, internal, 0, u64::MAX), 0, internal, &mut f);
+        }
+    }
+
+    pub(crate) fn node_count(&self) -> usize {
+        let mut n = 0;
+        self.for_each_node(|_, _| n += 1);
+        n
+    }
+
+    /// Frees every node but leaves the entries alone: their ownership was taken elsewhere.
+    pub(crate) fn free_nodes_keep_entries(&self) {
+        fn rec(frame: &Frame, internal: Shape) {
+            if !frame.leaf {
+                for i in 0..=frame.end {
+                    rec(&frame.child(i, internal), internal);
+                }
+            }
+            // SAFETY: the tree is being dismantled by its owner; nothing links here afterwards.
+            unsafe { frame.node.free() };
+        }
+        if let Some(root) = self.root() {
+            let internal = self.internal_shape();
+            rec(&Frame::new(root, internal, 0, u64::MAX), internal);
+        }
+        self.set_root(None, 0);
+        self.set_len(0);
+    }
+
+    /// Frees every node and drops every entry now (the tree must not be shared any more).
+    pub(crate) fn destroy_now(&self) {
+        if let Some(root) = self.root() {
+            destroy_subtree(root, u64::MAX, self.internal_shape(), self.drop_entry);
+        }
+        self.set_root(None, 0);
+        self.set_len(0);
+    }
+}
+
+/// Frees a detached subtree and drops its entries; returns how many entries it held.
+pub(crate) fn destroy_subtree(
+    enode: Enode,
+    max: u64,
+    internal: Shape,
+    drop_entry: unsafe fn(usize),
+) -> usize {
+    let frame = Frame::new(enode, internal, 0, max);
+    let mut entries = 0;
+    for i in 0..=frame.end {
+        let w = frame.word(i);
+        if frame.leaf {
+            if is_entry(w) {
+                entries += 1;
+                // SAFETY: the subtree is detached, so this slot's entry is owned here and dropped once.
+                unsafe { drop_entry(w) };
+            }
+        } else if let Some(child) = Enode::from_word(w) {
+            entries += destroy_subtree(child, frame.slot_max(i), internal, drop_entry);
+        }
+    }
+    // SAFETY: detached: no link to the node remains and the caller guarantees no reader.
+    unsafe { frame.node.free() };
+    entries
+}
+
+/// Counts the entries of a subtree without changing it.
+pub(crate) fn count_entries(enode: Enode, max: u64, internal: Shape) -> usize {
+    let frame = Frame::new(enode, internal, 0, max);
+    (0..=frame.end)
+        .map(|i| {
+            let w = frame.word(i);
+            if frame.leaf {
+                usize::from(is_entry(w))
+            } else {
+                count_entries(Enode::from_word(w).expect("child"), frame.slot_max(i), internal)
+            }
+        })
+        .sum()
+}
+
+/// Marks every node of a detached subtree dead (shared mode, before deferring its destruction).
+pub(crate) fn mark_subtree_dead(enode: Enode, max: u64, internal: Shape) {
+    let frame = Frame::new(enode, internal, 0, max);
+    if !frame.leaf {
+        for i in 0..=frame.end {
+            mark_subtree_dead(
+                Enode::from_word(frame.word(i)).expect("child"),
+                frame.slot_max(i),
+                internal,
+            );
+        }
+    }
+    frame.node.mark_dead();
+}
+
+/// How replaced nodes and removed entries are disposed of.
+#[derive(Clone, Copy)]
+pub(crate) enum Reclaim<'g> {
+    /// Nobody else can see the tree: free at once, and rewrite nodes in place when possible.
+    Now,
+    /// Lock-free readers may hold pointers: mark dead, free after the grace period.
+    Deferred(&'g crossbeam_epoch::Guard),
+}
+
+/// What one write needs besides its arguments.
+pub(crate) struct WriteCtx<'a, 'g> {
+    pub(crate) ops: &'a EntryOps,
+    pub(crate) reclaim: Reclaim<'g>,
+    /// Hand the entry previously at `first` back to the caller instead of dropping it.
+    pub(crate) want_old: bool,
+}
+
+impl NodePtr {
+    /// Node-only disposal of a replaced node.
+    pub(crate) fn retire(self, reclaim: Reclaim<'_>) {
+        match reclaim {
+            // SAFETY: the node was unlinked by the write that retires it and nobody reads it.
+            Reclaim::Now => unsafe { self.free() },
+            Reclaim::Deferred(guard) => {
+                self.mark_dead();
+                // SAFETY: unlinked; readers that still hold it are pinned, and the epoch defers
+                // the free until they have all unpinned.
+                unsafe { guard.defer_unchecked(move || self.free()) }
+            }
+        }
+    }
+}
+

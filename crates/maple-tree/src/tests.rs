@@ -1,0 +1,147 @@
+//! In-crate randomized checks against a simple model (the broader suites live in `tests/`).
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use crate::{MapleTree, TreeKind, Value};
+
+/// A tiny deterministic generator (xorshift), so failures reproduce from the seed.
+pub(crate) struct Rng(u64);
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub(crate) fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Model: every index in 0..SPACE maps to an optional value; ranges are implied by runs
+/// of identical "store ids" (each store gets a fresh id, so adjacent stores never merge).
+struct Model {
+    cells: Vec<Option<(u64, u64)>>, // (store id, value)
+}
+
+impl Model {
+    fn ranges(&self) -> Vec<(u64, u64, u64)> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.cells.len() {
+            if let Some((id, v)) = self.cells[i] {
+                let s = i;
+                while i + 1 < self.cells.len() && self.cells[i + 1].map(|c| c.0) == Some(id) {
+                    i += 1;
+                }
+                out.push((s as u64, i as u64, v));
+            }
+            i += 1;
+        }
+        out
+    }
+}
+
+fn check(tree: &MapleTree<Value>, model: &Model, step: usize) {
+    if let Err(e) = tree.validate() {
+        panic!("step {step}: invalid tree: {e}\n{}", tree.dump());
+    }
+    let got: Vec<(u64, u64, u64)> = tree.iter().map(|(r, v)| (*r.start(), *r.end(), v.get())).collect();
+    let want = model.ranges();
+    assert_eq!(got, want, "step {step}\n{}", tree.dump());
+    assert_eq!(tree.len(), want.len());
+    let back: Vec<(u64, u64, u64)> = tree.iter().rev().map(|(r, v)| (*r.start(), *r.end(), v.get())).collect();
+    assert!(back.iter().rev().eq(want.iter()));
+}
+
+fn run(kind: TreeKind, seed: u64, space: u64, steps: usize) {
+    let mut rng = Rng::new(seed);
+    let mut tree = MapleTree::with_kind(kind);
+    let mut model = Model { cells: alloc::vec![None; space as usize] };
+    for step in 0..steps {
+        let op = rng.below(10);
+        let a = rng.below(space);
+        let len = if rng.below(4) == 0 { rng.below(space / 4 + 1) } else { rng.below(8) };
+        let b = (a + len).min(space - 1);
+        let id = step as u64 + 1;
+        match op {
+            0..=4 => {
+                tree.store_range(a..=b, Value::new(id)).unwrap();
+                for c in &mut model.cells[a as usize..=b as usize] {
+                    *c = Some((id, id));
+                }
+            }
+            5..=6 => {
+                tree.erase_range(a..=b).unwrap();
+                for c in &mut model.cells[a as usize..=b as usize] {
+                    *c = None;
+                }
+            }
+            7 => {
+                let free = model.cells[a as usize..=b as usize].iter().all(|c| c.is_none());
+                let r = tree.insert_range(a..=b, Value::new(id));
+                assert_eq!(r.is_ok(), free, "step {step}: insert {a}..={b}");
+                if free {
+                    for c in &mut model.cells[a as usize..=b as usize] {
+                        *c = Some((id, id));
+                    }
+                }
+            }
+            _ => {
+                let got = tree.erase(a).map(|(r, v)| (*r.start(), *r.end(), v.get()));
+                let want = model.ranges().into_iter().find(|&(s, e, _)| s <= a && a <= e);
+                assert_eq!(got, want, "step {step}: erase {a}");
+                if let Some((s, e, _)) = want {
+                    for c in &mut model.cells[s as usize..=e as usize] {
+                        *c = None;
+                    }
+                }
+            }
+        }
+        check(&tree, &model, step);
+    }
+}
+
+#[test]
+fn random_small_space_plain() {
+    for seed in 0..40 {
+        run(TreeKind::Plain, seed, 300, 400);
+    }
+}
+
+#[test]
+fn random_small_space_alloc() {
+    for seed in 0..40 {
+        run(TreeKind::Alloc, seed, 300, 400);
+    }
+}
+
+#[test]
+fn random_larger_space() {
+    for seed in 100..104 {
+        run(TreeKind::Alloc, seed, 5000, 3000);
+        run(TreeKind::Plain, seed, 5000, 3000);
+    }
+}
+
+#[test]
+fn sequential_appends_pack_nodes() {
+    let mut tree = MapleTree::new();
+    let n = 100_000u64;
+    for i in 0..n {
+        tree.store_range(10 * i..=10 * i + 5, Value::new(i)).unwrap();
+    }
+    tree.validate().unwrap();
+    let bytes = tree.node_count() * crate::NODE_SIZE;
+    assert!(bytes as f64 / (n as f64) < 40.0, "{} bytes per entry", bytes as f64 / n as f64);
+    let model: BTreeMap<u64, u64> = (0..n).map(|i| (10 * i, i)).collect();
+    for (r, v) in tree.iter() {
+        assert_eq!(model.get(r.start()), Some(&v.get()));
+    }
+}
