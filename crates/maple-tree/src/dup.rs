@@ -146,14 +146,12 @@ impl RawTree {
     /// Empties ranges that hold zero entries placed by a duplication pass (no entry is split,
     /// so no clone is needed).
     fn clear_zero_ranges(&self, ranges: &[(u64, u64)]) {
-        let ops = crate::entry::EntryOps {
-            drop: self.drop_entry,
-            clone: None,
-        };
+        let ops = crate::entry::EntryOps { clone: None };
         let ctx = WriteCtx {
             ops: &ops,
             reclaim: Reclaim::Now,
             want_old: false,
+            pool: None,
         };
         for &(s, e) in ranges {
             self.write(s, e, 0, &ctx)

@@ -30,7 +30,7 @@ unsafe impl<T> Entry for Box<T> {}
 // SAFETY: `Arc<T>` is a single non-null pointer to its shared allocation (size asserted below).
 unsafe impl<T> Entry for Arc<T> {}
 // SAFETY: a reference is a single non-null pointer.
-unsafe impl<T: Sync> Entry for &'static T {}
+unsafe impl<T> Entry for &'static T {}
 // SAFETY: a non-zero integer of pointer size.
 unsafe impl Entry for NonZeroUsize {}
 // SAFETY: `Value` is a transparent wrapper of an odd (so non-zero) `usize`.
@@ -148,7 +148,6 @@ pub(crate) unsafe fn borrow_slot<'a, E: Entry>(slot: &'a core::sync::atomic::Ato
 
 /// Entry operations the type-erased engine needs.
 pub(crate) struct EntryOps {
-    pub(crate) drop: unsafe fn(usize),
     pub(crate) clone: Option<unsafe fn(usize) -> usize>,
 }
 
@@ -176,7 +175,6 @@ pub(crate) trait HasOps: Entry {
 }
 impl<E: Entry> HasOps for E {
     const OPS: EntryOps = EntryOps {
-        drop: drop_word::<E>,
         clone: None,
     };
 }
@@ -185,7 +183,6 @@ pub(crate) trait HasCloneOps: Entry + Clone {
 }
 impl<E: Entry + Clone> HasCloneOps for E {
     const CLONE_OPS: EntryOps = EntryOps {
-        drop: drop_word::<E>,
         clone: Some(clone_word::<E>),
     };
 }

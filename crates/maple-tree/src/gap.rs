@@ -6,7 +6,7 @@
 //! visits however many entries the tree holds. Plain trees keep no gaps: the same search then
 //! treats every child as a candidate and scans.
 
-use crate::node::{Enode, Shape};
+use crate::node::Shape;
 use crate::path::{Frame, Path};
 use crate::raw::RawTree;
 use crate::write::Piece;
@@ -126,14 +126,4 @@ fn search(f: &Frame, internal: Shape, min: u64, max: u64, size: u64, rev: bool) 
     } else {
         (0..=f.end).find_map(visit)
     }
-}
-
-/// The recorded gap of child `enode` (for validation).
-pub(crate) fn recorded_gap(parent: &Frame, i: usize) -> Option<u64> {
-    (parent.shape == Shape::Arange).then(|| parent.node.gap(i))
-}
-
-#[allow(dead_code)]
-pub(crate) fn is_leaf(e: Enode) -> bool {
-    e.is_leaf()
 }

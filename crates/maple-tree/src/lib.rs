@@ -15,7 +15,7 @@
 //! assert_eq!(copy.load(0x4abc), Some(&Value::new(2)));
 //! ```
 //!
-//! Module map: [`node`](crate::node) (raw 256-byte nodes, the only place that touches node
+//! Module map: `node` (raw 256-byte nodes, the only place that touches node
 //! memory), `path` (walking and the cursor's frame stack), `write` (every store), `gap`
 //! (gap tracking and free-range search), `dup` (duplication and bulk building), `rcu`
 //! (concurrent readers), `validate` (the invariant check).
@@ -32,9 +32,11 @@ mod entry;
 mod error;
 mod gap;
 mod info;
-pub mod node;
+mod node;
 mod path;
 mod raw;
+#[cfg(feature = "std")]
+mod rcu;
 mod tree;
 mod validate;
 mod write;
@@ -45,6 +47,10 @@ pub use entry::{Entry, Value, ZeroEntry};
 pub use error::{Error, InsertError};
 pub use info::{NodeInfo, SlotKind};
 pub use node::NODE_SIZE;
+#[cfg(feature = "fault-injection")]
+pub use node::fault;
+#[cfg(feature = "std")]
+pub use rcu::{EntryRef, Prealloc, RcuMapleTree, ReadGuard, SharedIter, WriteGuard};
 pub use tree::{IntoIter, MapleTree, TreeKind};
 pub use validate::ValidateError;
 

@@ -96,11 +96,6 @@ impl Path {
         self.at(self.len - 1)
     }
     #[inline]
-    pub(crate) fn leaf_mut(&mut self) -> &mut Frame {
-        let d = self.len - 1;
-        self.at_mut(d)
-    }
-    #[inline]
     fn push(&mut self, f: Frame) {
         self.frames[self.len] = Some(f);
         self.len += 1;

@@ -168,6 +168,18 @@ pub(crate) fn destroy_subtree(
     internal: Shape,
     drop_entry: unsafe fn(usize),
 ) -> usize {
+    destroy_subtree_except(enode, max, internal, drop_entry, &[])
+}
+
+/// As [`destroy_subtree`], but leaves the nodes in `keep` (and everything below them) alone:
+/// a write copied their contents into new nodes and disposes of them itself.
+pub(crate) fn destroy_subtree_except(
+    enode: Enode,
+    max: u64,
+    internal: Shape,
+    drop_entry: unsafe fn(usize),
+    keep: &[NodePtr],
+) -> usize {
     let frame = Frame::new(enode, internal, 0, max);
     let mut entries = 0;
     for i in 0..=frame.end {
@@ -179,7 +191,10 @@ pub(crate) fn destroy_subtree(
                 unsafe { drop_entry(w) };
             }
         } else if let Some(child) = Enode::from_word(w) {
-            entries += destroy_subtree(child, frame.slot_max(i), internal, drop_entry);
+            if !keep.contains(&child.node()) {
+                entries +=
+                    destroy_subtree_except(child, frame.slot_max(i), internal, drop_entry, keep);
+            }
         }
     }
     // SAFETY: detached: no link to the node remains and the caller guarantees no reader.
@@ -187,34 +202,24 @@ pub(crate) fn destroy_subtree(
     entries
 }
 
-/// Counts the entries of a subtree without changing it.
-pub(crate) fn count_entries(enode: Enode, max: u64, internal: Shape) -> usize {
+/// Counts the entries of a subtree (outside `keep`) and marks its nodes dead, without freeing
+/// anything: shared mode, before deferring its destruction.
+pub(crate) fn count_and_mark_dead(enode: Enode, max: u64, internal: Shape, keep: &[NodePtr]) -> usize {
     let frame = Frame::new(enode, internal, 0, max);
-    (0..=frame.end)
-        .map(|i| {
-            let w = frame.word(i);
-            if frame.leaf {
-                usize::from(is_entry(w))
-            } else {
-                count_entries(Enode::from_word(w).expect("child"), frame.slot_max(i), internal)
+    let mut entries = 0;
+    for i in 0..=frame.end {
+        let w = frame.word(i);
+        if frame.leaf {
+            entries += usize::from(is_entry(w));
+        } else {
+            let child = Enode::from_word(w).expect("child");
+            if !keep.contains(&child.node()) {
+                entries += count_and_mark_dead(child, frame.slot_max(i), internal, keep);
             }
-        })
-        .sum()
-}
-
-/// Marks every node of a detached subtree dead (shared mode, before deferring its destruction).
-pub(crate) fn mark_subtree_dead(enode: Enode, max: u64, internal: Shape) {
-    let frame = Frame::new(enode, internal, 0, max);
-    if !frame.leaf {
-        for i in 0..=frame.end {
-            mark_subtree_dead(
-                Enode::from_word(frame.word(i)).expect("child"),
-                frame.slot_max(i),
-                internal,
-            );
         }
     }
     frame.node.mark_dead();
+    entries
 }
 
 /// How replaced nodes and removed entries are disposed of.
@@ -232,6 +237,8 @@ pub(crate) struct WriteCtx<'a, 'g> {
     pub(crate) reclaim: Reclaim<'g>,
     /// Hand the entry previously at `first` back to the caller instead of dropping it.
     pub(crate) want_old: bool,
+    /// Preallocated nodes (the kernel's `mas_preallocate`), used before the allocator.
+    pub(crate) pool: Option<&'a core::cell::RefCell<alloc::vec::Vec<NodePtr>>>,
 }
 
 impl NodePtr {

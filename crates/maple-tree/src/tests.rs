@@ -145,3 +145,73 @@ fn sequential_appends_pack_nodes() {
         assert_eq!(model.get(r.start()), Some(&v.get()));
     }
 }
+
+#[cfg(feature = "std")]
+#[test]
+fn conformance_traces_owned_validate_every_step() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    for ent in entries {
+        let path = ent.unwrap().path();
+        if !path.file_name().unwrap().to_str().unwrap().starts_with("erase2") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for kind in [TreeKind::Plain, TreeKind::Alloc] {
+            let mut tree: MapleTree<Value> = MapleTree::with_kind(kind);
+            for (n, line) in text.lines().enumerate() {
+                let w: Vec<&str> = line.split_whitespace().collect();
+                match w.as_slice() {
+                    ["STORE", f, l, v, ..] => {
+                        let (f, l): (u64, u64) = (f.parse().unwrap(), l.parse().unwrap());
+                        if *v == "NULL" {
+                            tree.erase_range(f..=l).unwrap();
+                        } else {
+                            tree.store_range(f..=l, Value::new(f & Value::MAX)).unwrap();
+                        }
+                    }
+                    ["ERASE", i, ..] => {
+                        tree.erase(i.parse().unwrap());
+                    }
+                    ["COUNT", c] => assert_eq!(tree.len(), c.parse::<usize>().unwrap(), "{}:{}", path.display(), n + 1),
+                    _ => continue,
+                }
+                if let Err(e) = tree.validate() {
+                    panic!("{}:{}: {e}\n{}", path.display(), n + 1, tree.dump());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+#[test]
+fn shared_mode_writes_keep_the_structure() {
+    use alloc::sync::Arc;
+    for kind in [TreeKind::Plain, TreeKind::Alloc] {
+        for seed in 0..30 {
+            let tree = crate::RcuMapleTree::new(kind);
+            let mut w = tree.write();
+            let mut rng = Rng::new(seed);
+            for i in 0..300u64 {
+                w.store_range(1_000_000 + i * 10..=1_000_000 + i * 10 + 4, Arc::new(i)).unwrap();
+            }
+            for step in 0..600 {
+                let a = rng.below(5000);
+                let span = if rng.below(8) == 0 { 3000 } else { 20 };
+                let b = a + rng.below(span);
+                if rng.below(3) == 0 {
+                    w.erase_range(a..=b).unwrap();
+                } else {
+                    w.store_range(a..=b, Arc::new(a)).unwrap();
+                }
+                if let Err(e) = w.validate() {
+                    panic!("seed {seed} step {step}: {e}");
+                }
+            }
+            w.erase_range(0..=999_999).unwrap();
+            w.validate().unwrap();
+            assert_eq!(w.len(), 300);
+        }
+    }
+}

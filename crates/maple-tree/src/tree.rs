@@ -69,7 +69,7 @@ pub(crate) fn bounds(r: &RangeInclusive<u64>) -> Result<(u64, u64), Error> {
     }
 }
 
-fn to_inclusive<R: RangeBounds<u64>>(r: &R) -> Option<(u64, u64)> {
+pub(crate) fn to_inclusive<R: RangeBounds<u64>>(r: &R) -> Option<(u64, u64)> {
     let lo = match r.start_bound() {
         Bound::Included(&s) => s,
         Bound::Excluded(&s) => s.checked_add(1)?,
@@ -354,6 +354,7 @@ impl<E: Entry> MapleTree<E> {
             ops,
             reclaim: Reclaim::Now,
             want_old,
+            pool: None,
         };
         self.raw.write(s, e, word, &ctx)
     }

@@ -26,9 +26,7 @@ use crate::entry::is_entry;
 use crate::gap;
 use crate::node::{Enode, NodePtr, Shape};
 use crate::path::{Frame, Path};
-use crate::raw::{
-    count_entries, destroy_subtree, mark_subtree_dead, Reclaim, RawTree, WriteCtx,
-};
+use crate::raw::{count_and_mark_dead, destroy_subtree_except, RawTree, Reclaim, WriteCtx};
 use crate::Error;
 
 /// One slot of a node under construction.
@@ -131,14 +129,24 @@ struct Garbage {
 }
 
 /// Nodes allocated by the write, for rollback and for fixing child parent links.
-#[derive(Default)]
-struct Fresh {
+struct Fresh<'p> {
     nodes: Vec<(NodePtr, bool)>,
+    /// Preallocated nodes to use before asking the allocator.
+    pool: Option<&'p core::cell::RefCell<Vec<NodePtr>>>,
 }
 
-impl Fresh {
+impl Fresh<'_> {
     fn alloc(&mut self, leaf: bool) -> Result<NodePtr, Error> {
-        let n = NodePtr::alloc().ok_or(Error::NoMemory)?;
+        let pooled = self.pool.and_then(|p| p.borrow_mut().pop());
+        let n = match pooled {
+            Some(n) => {
+                // A pooled node may hold stale contents from nothing: they are zeroed at
+                // allocation and never written before use, but clear the parent to be sure.
+                n.set_parent(None);
+                n
+            }
+            None => NodePtr::alloc().ok_or(Error::NoMemory)?,
+        };
         self.nodes.push((n, leaf));
         Ok(n)
     }
@@ -149,6 +157,17 @@ impl Fresh {
             unsafe { n.free() };
         }
     }
+}
+
+/// Nodes a store of `[first, last]` may need in the worst case: at most four new nodes per
+/// level for range nodes and six for allocation-tree internal nodes (at most ~52 pieces cut
+/// into nodes of 15 or 9), plus a new root.
+pub(crate) fn worst_case_nodes(height: usize, kind: crate::TreeKind) -> usize {
+    let per_level = match kind {
+        crate::TreeKind::Plain => 4,
+        crate::TreeKind::Alloc => 6,
+    };
+    height.max(1) * per_level + 2
 }
 
 /// Sets each child's parent link (after publication).
@@ -255,7 +274,7 @@ impl RawTree {
             if word == 0 {
                 return Ok(0);
             }
-            return self.write_first_leaf(first, last, word);
+            return self.write_first_leaf(first, last, word, ctx);
         };
         let asked_first = first;
         let (first, last) = if word == 0 {
@@ -276,7 +295,13 @@ impl RawTree {
     }
 
     /// The tree is empty: one leaf with at most three slots.
-    fn write_first_leaf(&self, first: u64, last: u64, word: usize) -> Result<usize, Error> {
+    fn write_first_leaf(
+        &self,
+        first: u64,
+        last: u64,
+        word: usize,
+        ctx: &WriteCtx<'_, '_>,
+    ) -> Result<usize, Error> {
         let mut p = Pieces::new();
         if first > 0 {
             p.push(first - 1, 0, 0);
@@ -285,7 +310,11 @@ impl RawTree {
         if last < u64::MAX {
             p.push(u64::MAX, 0, 0);
         }
-        let node = NodePtr::alloc().ok_or(Error::NoMemory)?;
+        let mut fresh = Fresh {
+            nodes: Vec::new(),
+            pool: ctx.pool,
+        };
+        let node = fresh.alloc(true)?;
         fill_node(node, Shape::Range, true, 0, p.as_slice());
         self.set_root(Some(Enode::new(node, true)), 1);
         self.add_len(is_entry(word) as isize);
@@ -384,7 +413,10 @@ impl RawTree {
         let internal = self.internal_shape();
         let in_place = matches!(ctx.reclaim, Reclaim::Now);
         let mut garbage = Garbage::default();
-        let mut fresh = Fresh::default();
+        let mut fresh = Fresh {
+            nodes: Vec::new(),
+            pool: ctx.pool,
+        };
         let mut clones: Vec<usize> = Vec::new();
 
         // Leaf pieces: what survives of the two leaves around the new range.
@@ -620,18 +652,25 @@ impl RawTree {
                 adopt_children(n, internal, count);
             }
         }
+        // A covered subtree may contain a node whose contents were copied (the old right edge
+        // when the span took in a neighbour under another parent): keep those out of it.
+        let keep = &garbage.nodes;
         for &(enode, max) in &garbage.subtrees {
             match ctx.reclaim {
                 Reclaim::Now => {
-                    removed += destroy_subtree(enode, max, internal, self.drop_entry) as isize
+                    removed +=
+                        destroy_subtree_except(enode, max, internal, self.drop_entry, keep) as isize
                 }
                 Reclaim::Deferred(g) => {
-                    removed += count_entries(enode, max, internal) as isize;
-                    mark_subtree_dead(enode, max, internal);
+                    removed += count_and_mark_dead(enode, max, internal, keep) as isize;
                     let drop_entry = self.drop_entry;
-                    // SAFETY: detached by this write; destroyed once after the grace period.
+                    let keep = keep.clone();
+                    // SAFETY: detached by this write; destroyed once after the grace period,
+                    // following only pointers read from its own (dead, unchanging) nodes.
                     unsafe {
-                        g.defer_unchecked(move || destroy_subtree(enode, max, internal, drop_entry))
+                        g.defer_unchecked(move || {
+                            destroy_subtree_except(enode, max, internal, drop_entry, &keep)
+                        })
                     };
                 }
             }
