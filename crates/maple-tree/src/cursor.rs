@@ -6,7 +6,7 @@
 use core::marker::PhantomData;
 use core::ops::RangeInclusive;
 
-use crate::entry::{borrow_slot, into_word, is_entry, zero_word, Entry, HasCloneOps};
+use crate::entry::{borrow_slot, into_word, is_entry, zero_word, Entry, HasCloneOps, Word};
 use crate::path::{Frame, Path};
 use crate::raw::RawTree;
 use crate::tree::MapleTree;
@@ -45,13 +45,14 @@ impl CursorState {
     }
 
     /// Positions on the range holding `index`; returns its word.
-    fn walk(&mut self, tree: &RawTree, index: u64) -> usize {
-        self.path.descend(tree.root(), tree.internal_shape(), index, usize::MAX);
+    fn walk(&mut self, tree: &RawTree, index: u64) -> Word {
+        self.path
+            .descend(tree.root(), tree.internal_shape(), index, usize::MAX);
         if self.path.is_empty() {
             self.index = 0;
             self.last = u64::MAX;
             self.status = Status::Active;
-            return 0;
+            return core::ptr::null_mut();
         }
         let (s, e, w) = self.path.current();
         self.index = s;
@@ -65,7 +66,11 @@ impl CursorState {
         match self.status {
             Status::Active | Status::Done if !self.path.is_empty() => true,
             Status::Paused => {
-                let at = if resume_forward { self.last } else { self.index };
+                let at = if resume_forward {
+                    self.last
+                } else {
+                    self.index
+                };
                 self.walk(tree, at);
                 !self.path.is_empty()
             }
@@ -77,7 +82,7 @@ impl CursorState {
         }
     }
 
-    fn step(&mut self, tree: &RawTree, forward: bool) -> Option<(u64, u64, usize)> {
+    fn step(&mut self, tree: &RawTree, forward: bool) -> Option<(u64, u64, Word)> {
         let internal = tree.internal_shape();
         let moved = if forward {
             self.path.next_slot(internal)
@@ -96,30 +101,17 @@ impl CursorState {
     }
 
     /// The next range after the current one, empty ones included.
-    fn next_range(&mut self, tree: &RawTree) -> Option<(u64, u64, usize)> {
-        if self.status == Status::Start {
-            let w = self.walk(tree, self.index);
-            if self.path.is_empty() {
-                self.status = Status::Done;
-                return None;
-            }
-            return Some((self.index, self.last, w));
-        }
+    /// The range after the current one (kernel `mas_next_range`: a fresh cursor first walks to
+    /// its index, then steps).
+    fn next_range(&mut self, tree: &RawTree) -> Option<(u64, u64, Word)> {
         if !self.ensure(tree, true) {
             return None;
         }
         self.step(tree, true)
     }
 
-    fn prev_range(&mut self, tree: &RawTree) -> Option<(u64, u64, usize)> {
-        if self.status == Status::Start {
-            let w = self.walk(tree, self.index);
-            if self.path.is_empty() {
-                self.status = Status::Done;
-                return None;
-            }
-            return Some((self.index, self.last, w));
-        }
+    /// The range before the current one (kernel `mas_prev_range`).
+    fn prev_range(&mut self, tree: &RawTree) -> Option<(u64, u64, Word)> {
         if !self.ensure(tree, false) {
             return None;
         }
@@ -128,17 +120,23 @@ impl CursorState {
 
     /// First entry at or after the position (kernel `mas_find`): on a fresh or paused cursor
     /// the current range counts, otherwise the search starts after it.
-    fn find(&mut self, tree: &RawTree, max: u64) -> Option<(u64, u64, usize)> {
+    fn find(&mut self, tree: &RawTree, max: u64) -> Option<(u64, u64, Word)> {
         let include_current = matches!(self.status, Status::Start | Status::Paused);
-        if self.status == Status::Paused {
-            if self.last == u64::MAX {
-                self.status = Status::Done;
-                return None;
+        if include_current {
+            let start = match self.status {
+                Status::Paused if self.last == u64::MAX => None,
+                Status::Paused => Some(self.last + 1),
+                _ => Some(self.index),
+            };
+            match start {
+                Some(at) if at <= max => {
+                    self.walk(tree, at);
+                }
+                _ => {
+                    self.status = Status::Done;
+                    return None;
+                }
             }
-            let at = self.last + 1;
-            self.walk(tree, at);
-        } else if self.status == Status::Start {
-            self.walk(tree, self.index);
         }
         if self.path.is_empty() {
             return None;
@@ -153,17 +151,23 @@ impl CursorState {
     }
 
     /// Last entry at or before the position (kernel `mas_find_rev`).
-    fn find_rev(&mut self, tree: &RawTree, min: u64) -> Option<(u64, u64, usize)> {
+    fn find_rev(&mut self, tree: &RawTree, min: u64) -> Option<(u64, u64, Word)> {
         let include_current = matches!(self.status, Status::Start | Status::Paused);
-        if self.status == Status::Paused {
-            if self.index == 0 {
-                self.status = Status::Done;
-                return None;
+        if include_current {
+            let start = match self.status {
+                Status::Paused if self.index == 0 => None,
+                Status::Paused => Some(self.index - 1),
+                _ => Some(self.index),
+            };
+            match start {
+                Some(at) if at >= min => {
+                    self.walk(tree, at);
+                }
+                _ => {
+                    self.status = Status::Done;
+                    return None;
+                }
             }
-            let at = self.index - 1;
-            self.walk(tree, at);
-        } else if self.status == Status::Start {
-            self.walk(tree, self.index);
         }
         if self.path.is_empty() {
             return None;
@@ -183,7 +187,7 @@ impl CursorState {
         tree: &RawTree,
         forward: bool,
         past: impl Fn(u64, u64) -> bool,
-    ) -> Option<(u64, u64, usize)> {
+    ) -> Option<(u64, u64, Word)> {
         if !self.ensure(tree, forward) {
             return None;
         }
@@ -201,9 +205,13 @@ impl CursorState {
         }
     }
 
-    fn next(&mut self, tree: &RawTree, max: u64) -> Option<(u64, u64, usize)> {
+    fn next(&mut self, tree: &RawTree, max: u64) -> Option<(u64, u64, Word)> {
         if matches!(self.status, Status::Start | Status::Paused) {
-            let at = if self.status == Status::Paused { self.last } else { self.index };
+            let at = if self.status == Status::Paused {
+                self.last
+            } else {
+                self.index
+            };
             self.walk(tree, at);
             if self.path.is_empty() {
                 return None;
@@ -212,7 +220,7 @@ impl CursorState {
         self.scan(tree, true, |s, _| s > max)
     }
 
-    fn prev(&mut self, tree: &RawTree, min: u64) -> Option<(u64, u64, usize)> {
+    fn prev(&mut self, tree: &RawTree, min: u64) -> Option<(u64, u64, Word)> {
         if matches!(self.status, Status::Start | Status::Paused) {
             let at = self.index;
             self.walk(tree, at);
@@ -224,8 +232,11 @@ impl CursorState {
     }
 
     fn pause(&mut self) {
-        self.path.clear();
-        self.status = Status::Paused;
+        // A cursor that never walked has nothing to forget: it still starts at its index.
+        if self.status != Status::Start {
+            self.path.clear();
+            self.status = Status::Paused;
+        }
     }
 }
 
@@ -233,7 +244,7 @@ impl CursorState {
 ///
 /// # Safety
 /// The tree is not written for `'a`.
-unsafe fn entry_at<'a, E: Entry>(path: &Path, word: usize) -> Option<&'a E> {
+unsafe fn entry_at<'a, E: Entry>(path: &Path, word: Word) -> Option<&'a E> {
     if !is_entry(word) {
         return None;
     }
@@ -302,14 +313,14 @@ macro_rules! reading_methods {
                 && !self.state.path.is_empty()
                 && self.state.path.current().2 == zero_word()
         }
-        fn item(&self, r: Option<(u64, u64, usize)>) -> Option<(RangeInclusive<u64>, &$lt E)> {
+        fn item(&self, r: Option<(u64, u64, Word)>) -> Option<(RangeInclusive<u64>, &$lt E)> {
             let (s, e, w) = r?;
             // SAFETY: as in `walk`.
             unsafe { self.entry(w) }.map(|x| (s..=e, x))
         }
         /// # Safety
         /// No write for the returned lifetime.
-        unsafe fn entry(&self, w: usize) -> Option<&$lt E> {
+        unsafe fn entry(&self, w: Word) -> Option<&$lt E> {
             // SAFETY: forwarded.
             unsafe { entry_at::<E>(&self.state.path, w) }
         }
@@ -367,7 +378,8 @@ impl<'a, E: Entry> CursorMut<'a, E> {
             return None;
         }
         let leaf = self.state.path.leaf();
-        leaf.node.set_slot(leaf.shape, leaf.offset, into_word(entry));
+        leaf.node
+            .set_slot(leaf.shape, leaf.offset, into_word(entry));
         // SAFETY: the word was the slot's entry; the slot now holds the new one.
         Some(unsafe { crate::entry::from_word(old) })
     }
@@ -389,9 +401,15 @@ impl<E: Entry + Clone> CursorMut<'_, E> {
         self.store_range(s..=e, entry)
     }
     /// Stores `entry` over `range` and moves the cursor onto it.
-    pub fn store_range(&mut self, range: RangeInclusive<u64>, entry: E) -> Result<Option<E>, Error> {
+    pub fn store_range(
+        &mut self,
+        range: RangeInclusive<u64>,
+        entry: E,
+    ) -> Result<Option<E>, Error> {
         let (s, e) = (*range.start(), *range.end());
-        let old = self.tree.write_owned(s, e, into_word(entry), &E::CLONE_OPS, true)?;
+        let old = self
+            .tree
+            .write_owned(s, e, into_word(entry), &E::CLONE_OPS, true)?;
         self.state.walk(&self.tree.raw, s);
         // SAFETY: the write handed ownership of the old word to us.
         Ok(is_entry(old).then(|| unsafe { crate::entry::from_word(old) }))
@@ -426,7 +444,7 @@ impl<'a> RawIter<'a> {
     }
 
     /// The next (or, backwards, previous) stored entry: its range, word and leaf frame.
-    pub(crate) fn pull(&mut self, forward: bool) -> Option<(u64, u64, usize, Frame)> {
+    pub(crate) fn pull(&mut self, forward: bool) -> Option<(u64, u64, Word, Frame)> {
         let internal = self.tree.internal_shape();
         loop {
             if self.done {
@@ -488,7 +506,9 @@ impl<'a, E: Entry> Iter<'a, E> {
         let (s, e, _, leaf) = self.it.pull(forward)?;
         // SAFETY: the tree is borrowed shared for 'a, so no write (and no free of this node)
         // happens while the reference lives; the slot holds an `E`.
-        let r = unsafe { borrow_slot::<E>(&*(leaf.node.slot_ref(leaf.shape, leaf.offset) as *const _)) };
+        let r = unsafe {
+            borrow_slot::<E>(&*(leaf.node.slot_ref(leaf.shape, leaf.offset) as *const _))
+        };
         Some((s..=e, r))
     }
 }

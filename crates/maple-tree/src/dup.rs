@@ -12,7 +12,7 @@ use core::ops::RangeInclusive;
 
 use alloc::vec::Vec;
 
-use crate::entry::{into_word, is_entry, zero_word, Entry, HasCloneOps};
+use crate::entry::{into_word, is_entry, zero_word, Entry, HasCloneOps, Word};
 use crate::node::{Enode, NodePtr, Shape};
 use crate::path::Frame;
 use crate::raw::{destroy_subtree, RawTree, Reclaim, WriteCtx};
@@ -20,10 +20,14 @@ use crate::tree::{MapleTree, TreeKind};
 use crate::write::Piece;
 use crate::{gap, Error};
 
+/// A finished duplication pass: the copy, the ranges to empty afterwards, and the range the
+/// mapping function failed on, if it did.
+type DupResult = (RawTree, Vec<(u64, u64)>, Option<(u64, u64)>);
+
 /// How the pass treats each stored entry.
 pub(crate) enum Visit {
     /// Keep going; put this word in the copy's slot.
-    Word(usize),
+    Word(Word),
     /// Leave the range empty in the copy (a zero entry marks it until the pass ends).
     Drop,
     /// Stop producing entries: mark this range with a zero entry, nothing after it.
@@ -32,8 +36,8 @@ pub(crate) enum Visit {
 
 struct DupPass<'f> {
     internal: Shape,
-    drop_new: unsafe fn(usize),
-    map: &'f mut dyn FnMut(u64, u64, usize) -> Visit,
+    drop_new: unsafe fn(Word),
+    map: &'f mut dyn FnMut(u64, u64, Word) -> Visit,
     /// Ranges to empty once the copy is complete.
     dropped: Vec<(u64, u64)>,
     failed: Option<(u64, u64)>,
@@ -90,7 +94,11 @@ impl DupPass<'_> {
         let kid = |i: usize| kids[i].expect("allocated");
         for i in 0..n {
             let src_child = Enode::from_word(src.word(i)).expect("child");
-            dst.set_slot(self.internal, i, Enode::new(kid(i), src_child.is_leaf()).word());
+            dst.set_slot(
+                self.internal,
+                i,
+                Enode::new(kid(i), src_child.is_leaf()).word(),
+            );
             kid(i).set_parent(Some((dst, i)));
         }
         for i in 0..n {
@@ -116,9 +124,9 @@ impl RawTree {
     /// the ranges to empty afterwards, and the failure range if `map` stopped the pass.
     fn dup_pass(
         &self,
-        drop_new: unsafe fn(usize),
-        map: &mut dyn FnMut(u64, u64, usize) -> Visit,
-    ) -> Result<(RawTree, Vec<(u64, u64)>, Option<(u64, u64)>), Error> {
+        drop_new: unsafe fn(Word),
+        map: &mut dyn FnMut(u64, u64, Word) -> Visit,
+    ) -> Result<DupResult, Error> {
         let copy = RawTree::new(self.kind, drop_new);
         let Some(root) = self.root() else {
             return Ok((copy, Vec::new(), None));
@@ -154,8 +162,10 @@ impl RawTree {
             pool: None,
         };
         for &(s, e) in ranges {
-            self.write(s, e, 0, &ctx)
-                .unwrap_or_else(|_| alloc::alloc::handle_alloc_error(alloc::alloc::Layout::new::<[u8; 256]>()));
+            self.write(s, e, core::ptr::null_mut(), &ctx)
+                .unwrap_or_else(|_| {
+                    alloc::alloc::handle_alloc_error(alloc::alloc::Layout::new::<[u8; 256]>())
+                });
         }
     }
 }
@@ -190,7 +200,6 @@ impl<E: Entry> MapleTree<E> {
         let t = MapleTree::with_kind(raw.kind);
         t.raw.set_root(raw.root(), raw.height());
         t.raw.set_len(raw.len());
-        core::mem::forget(raw);
         t
     }
 
@@ -220,12 +229,15 @@ impl<E: Entry> MapleTree<E> {
     /// [`dup_map`](Self::dup_map) with a function that can fail; see [`DupMapError`] for what
     /// a failure leaves behind. Node allocation failure is fatal here (use
     /// [`try_dup`](Self::try_dup) to observe it).
-    pub fn try_dup_map<E2: Entry, X, F>(&self, mut f: F) -> Result<MapleTree<E2>, DupMapError<E2, X>>
+    pub fn try_dup_map<E2: Entry, X, F>(
+        &self,
+        mut f: F,
+    ) -> Result<MapleTree<E2>, DupMapError<E2, X>>
     where
         F: FnMut(RangeInclusive<u64>, &E) -> Result<Option<E2>, X>,
     {
         let mut error = None;
-        let mut map = |s: u64, e: u64, w: usize| {
+        let mut map = |s: u64, e: u64, w: Word| {
             // SAFETY: `w` is a live entry of `self`. The copy is only lent to `f` and never
             // dropped, so ownership stays with `self`.
             let local = core::mem::ManuallyDrop::new(unsafe { crate::entry::from_word::<E>(w) });
@@ -241,7 +253,9 @@ impl<E: Entry> MapleTree<E> {
         let (raw, dropped, failed) = self
             .raw
             .dup_pass(crate::entry::drop_word::<E2>, &mut map)
-            .unwrap_or_else(|_| alloc::alloc::handle_alloc_error(alloc::alloc::Layout::new::<[u8; 256]>()));
+            .unwrap_or_else(|_| {
+                alloc::alloc::handle_alloc_error(alloc::alloc::Layout::new::<[u8; 256]>())
+            });
         raw.clear_zero_ranges(&dropped);
         if let Some((s, e)) = failed {
             if e < u64::MAX {
@@ -277,9 +291,17 @@ impl<E: Entry> MapleTree<E> {
             }
             let word = into_word(e);
             if s > next_free.unwrap_or(0) {
-                pieces.push(Piece { last: s - 1, word: 0, gap: 0 });
+                pieces.push(Piece {
+                    last: s - 1,
+                    word: core::ptr::null_mut(),
+                    gap: 0,
+                });
             }
-            pieces.push(Piece { last: l, word, gap: 0 });
+            pieces.push(Piece {
+                last: l,
+                word,
+                gap: 0,
+            });
             entries += 1;
             next_free = l.checked_add(1);
         }
@@ -294,7 +316,11 @@ impl<E: Entry> MapleTree<E> {
             return Err(Error::Invalid);
         }
         if next_free.is_some() {
-            pieces.push(Piece { last: u64::MAX, word: 0, gap: 0 });
+            pieces.push(Piece {
+                last: u64::MAX,
+                word: core::ptr::null_mut(),
+                gap: 0,
+            });
         }
         if entries == 0 {
             return Ok(tree);
@@ -325,26 +351,39 @@ fn pack_level(
         let mut take = cap.min(level.len() - start);
         let is_last = start + take == level.len();
         // A leaf other than the right-most may not end in an empty range.
-        if leaf && !is_last && level[start + take - 1].word == 0 {
+        if leaf && !is_last && level[start + take - 1].word.is_null() {
             take -= 1;
         }
         let node = NodePtr::alloc().ok_or(Error::NoMemory)?;
         let part = &level[start..start + take];
-        node.write_slots(shape, take, |i| part[i].last, |i| part[i].word, |i| part[i].gap);
+        node.write_slots(
+            shape,
+            take,
+            |i| part[i].last,
+            |i| part[i].word,
+            |i| part[i].gap,
+        );
         let g = if leaf {
             gap::pieces_max_gap(min, part)
         } else {
             part.iter().map(|p| p.gap).max().unwrap_or(0)
         };
         if !leaf {
-            for i in 0..take {
-                Enode::from_word(part[i].word).expect("child").node().set_parent(Some((node, i)));
+            for (i, p) in part.iter().enumerate() {
+                Enode::from_word(p.word)
+                    .expect("child")
+                    .node()
+                    .set_parent(Some((node, i)));
             }
         }
         let last = part[take - 1].last;
         let enode = Enode::new(node, leaf);
         built.push((enode, last));
-        out.push(Piece { last, word: enode.word(), gap: g });
+        out.push(Piece {
+            last,
+            word: enode.word(),
+            gap: g,
+        });
         start += take;
         min = last.wrapping_add(1);
     }
@@ -380,7 +419,10 @@ fn build_levels(raw: &RawTree, leaf_pieces: Vec<Piece>) -> Result<(Enode, usize)
                         destroy_subtree(en, max, internal, raw.drop_entry);
                     }
                     let done_upto = built.last().map(|b| b.1);
-                    for p in level.iter().filter(|p| is_entry(p.word) && done_upto.is_none_or(|d| p.last > d)) {
+                    for p in level
+                        .iter()
+                        .filter(|p| is_entry(p.word) && done_upto.is_none_or(|d| p.last > d))
+                    {
                         // SAFETY: never stored in a node that survives; dropped once.
                         unsafe { (raw.drop_entry)(p.word) };
                     }
@@ -412,8 +454,9 @@ impl<E: Entry + Clone> MapleTree<E> {
     /// assert!(copy.iter().eq(tree.iter()));
     /// ```
     pub fn dup(&self) -> Self {
-        self.try_dup()
-            .unwrap_or_else(|_| alloc::alloc::handle_alloc_error(alloc::alloc::Layout::new::<[u8; 256]>()))
+        self.try_dup().unwrap_or_else(|_| {
+            alloc::alloc::handle_alloc_error(alloc::alloc::Layout::new::<[u8; 256]>())
+        })
     }
 
     /// [`dup`](Self::dup) reporting allocation failure: [`Error::NoMemory`], with the partial
@@ -421,7 +464,7 @@ impl<E: Entry + Clone> MapleTree<E> {
     pub fn try_dup(&self) -> Result<Self, Error> {
         let clone = E::CLONE_OPS.clone.expect("clone ops");
         // SAFETY: every word passed is a live entry of `self`.
-        let mut map = |_: u64, _: u64, w: usize| Visit::Word(unsafe { clone(w) });
+        let mut map = |_: u64, _: u64, w: Word| Visit::Word(unsafe { clone(w) });
         let (raw, _, _) = self.raw.dup_pass(crate::entry::drop_word::<E>, &mut map)?;
         Ok(MapleTree::from_raw(raw))
     }

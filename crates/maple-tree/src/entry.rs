@@ -98,16 +98,20 @@ impl From<Value> for u64 {
 struct ZeroMarker(#[allow(dead_code)] u8);
 static ZERO_MARKER: ZeroMarker = ZeroMarker(0);
 
+/// A slot's contents inside the engine: an entry's bytes, a child pointer, the zero entry or
+/// null (empty). Kept as a pointer so that entries' provenance survives the trip.
+pub(crate) type Word = *mut ();
+
 /// The raw word of the reserved zero entry (the kernel's `XA_ZERO_ENTRY`).
 #[inline]
-pub(crate) fn zero_word() -> usize {
-    &ZERO_MARKER as *const ZeroMarker as usize
+pub(crate) fn zero_word() -> Word {
+    &ZERO_MARKER as *const ZeroMarker as *mut ()
 }
 
 /// Whether a raw slot word holds a real entry (not empty, not the zero entry).
 #[inline]
-pub(crate) fn is_entry(word: usize) -> bool {
-    word != 0 && word != zero_word()
+pub(crate) fn is_entry(word: Word) -> bool {
+    !word.is_null() && word != zero_word()
 }
 
 /// Marker type naming the reserved zero entry in documentation and errors.
@@ -116,12 +120,12 @@ pub struct ZeroEntry;
 
 /// Moves `e` into a raw word.
 #[inline]
-pub(crate) fn into_word<E: Entry>(e: E) -> usize {
+pub(crate) fn into_word<E: Entry>(e: E) -> Word {
     const { assert!(core::mem::size_of::<E>() == core::mem::size_of::<usize>()) };
     const { assert!(core::mem::align_of::<E>() <= core::mem::align_of::<usize>()) };
     let e = ManuallyDrop::new(e);
     // SAFETY: `Entry` guarantees `E` is one fully initialised word.
-    unsafe { core::mem::transmute_copy::<E, usize>(&*e) }
+    unsafe { core::mem::transmute_copy::<E, Word>(&*e) }
 }
 
 /// Takes back ownership of the entry in `word`.
@@ -129,18 +133,18 @@ pub(crate) fn into_word<E: Entry>(e: E) -> usize {
 /// # Safety
 /// `word` came from [`into_word::<E>`] and ownership of it is given up by the caller.
 #[inline]
-pub(crate) unsafe fn from_word<E: Entry>(word: usize) -> E {
+pub(crate) unsafe fn from_word<E: Entry>(word: Word) -> E {
     debug_assert!(is_entry(word));
     // SAFETY: the bytes are an `E` moved out by `into_word` (caller contract).
-    unsafe { core::mem::transmute_copy::<usize, E>(&word) }
+    unsafe { core::mem::transmute_copy::<Word, E>(&word) }
 }
 
 /// Borrows the entry stored in a slot.
 ///
 /// # Safety
-/// `slot` holds a word from [`into_word::<E>`] and will not change for `'a`.
+/// `slot` holds a word from [`into_word::<E>`] and will not change while borrowed.
 #[inline]
-pub(crate) unsafe fn borrow_slot<'a, E: Entry>(slot: &'a core::sync::atomic::AtomicU64) -> &'a E {
+pub(crate) unsafe fn borrow_slot<E: Entry>(slot: &core::sync::atomic::AtomicPtr<()>) -> &E {
     // SAFETY: the slot's bytes are an `E` (caller contract), `E` is one word with alignment at
     // most the slot's, and the caller guarantees no write for `'a`.
     unsafe { &*(slot.as_ptr() as *const E) }
@@ -148,14 +152,14 @@ pub(crate) unsafe fn borrow_slot<'a, E: Entry>(slot: &'a core::sync::atomic::Ato
 
 /// Entry operations the type-erased engine needs.
 pub(crate) struct EntryOps {
-    pub(crate) clone: Option<unsafe fn(usize) -> usize>,
+    pub(crate) clone: Option<unsafe fn(Word) -> Word>,
 }
 
 /// Drops the entry in `word`.
 ///
 /// # Safety
 /// As [`from_word`].
-pub(crate) unsafe fn drop_word<E: Entry>(word: usize) {
+pub(crate) unsafe fn drop_word<E: Entry>(word: Word) {
     // SAFETY: caller contract.
     drop(unsafe { from_word::<E>(word) })
 }
@@ -164,7 +168,7 @@ pub(crate) unsafe fn drop_word<E: Entry>(word: usize) {
 ///
 /// # Safety
 /// `word` holds a live `E`.
-pub(crate) unsafe fn clone_word<E: Entry + Clone>(word: usize) -> usize {
+pub(crate) unsafe fn clone_word<E: Entry + Clone>(word: Word) -> Word {
     // SAFETY: borrow without taking ownership; the original stays owned by the tree.
     let e = ManuallyDrop::new(unsafe { from_word::<E>(word) });
     into_word::<E>((*e).clone())
@@ -174,9 +178,7 @@ pub(crate) trait HasOps: Entry {
     const OPS: EntryOps;
 }
 impl<E: Entry> HasOps for E {
-    const OPS: EntryOps = EntryOps {
-        clone: None,
-    };
+    const OPS: EntryOps = EntryOps { clone: None };
 }
 pub(crate) trait HasCloneOps: Entry + Clone {
     const CLONE_OPS: EntryOps;

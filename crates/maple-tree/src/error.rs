@@ -52,7 +52,9 @@ pub struct InsertError<E> {
 
 impl<E> fmt::Debug for InsertError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InsertError").field("error", &self.error).finish_non_exhaustive()
+        f.debug_struct("InsertError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
     }
 }
 

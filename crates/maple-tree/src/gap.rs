@@ -23,7 +23,7 @@ pub(crate) fn pieces_max_gap(min: u64, pieces: &[Piece]) -> u64 {
     let mut start = min;
     let mut best = 0;
     for p in pieces {
-        if p.word == 0 {
+        if p.word.is_null() {
             best = best.max(span_len(start, p.last));
         }
         start = p.last.wrapping_add(1);
@@ -35,7 +35,7 @@ pub(crate) fn pieces_max_gap(min: u64, pieces: &[Piece]) -> u64 {
 pub(crate) fn node_max_gap(f: &Frame) -> u64 {
     if f.leaf {
         (0..=f.end)
-            .filter(|&i| f.word(i) == 0)
+            .filter(|&i| f.word(i).is_null())
             .map(|i| span_len(f.slot_min(i), f.slot_max(i)))
             .max()
             .unwrap_or(0)
@@ -98,7 +98,14 @@ impl RawTree {
     }
 }
 
-fn search(f: &Frame, internal: Shape, min: u64, max: u64, size: u64, rev: bool) -> Option<(u64, u64)> {
+fn search(
+    f: &Frame,
+    internal: Shape,
+    min: u64,
+    max: u64,
+    size: u64,
+    rev: bool,
+) -> Option<(u64, u64)> {
     let visit = |i: usize| -> Option<(u64, u64)> {
         let (s, e) = (f.slot_min(i), f.slot_max(i));
         if e < min || s > max {
@@ -106,7 +113,7 @@ fn search(f: &Frame, internal: Shape, min: u64, max: u64, size: u64, rev: bool) 
         }
         let (lo, hi) = (s.max(min), e.min(max));
         if f.leaf {
-            if f.word(i) != 0 || span_len(lo, hi) < size {
+            if !f.word(i).is_null() || span_len(lo, hi) < size {
                 return None;
             }
             return Some(if rev {

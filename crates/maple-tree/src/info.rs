@@ -57,7 +57,7 @@ impl NodeInfo<'_> {
             slots: if f.leaf {
                 (0..n)
                     .map(|i| match f.word(i) {
-                        0 => SlotKind::Empty,
+                        w if w.is_null() => SlotKind::Empty,
                         w if w == zero_word() => SlotKind::Zero,
                         _ => SlotKind::Entry,
                     })

@@ -46,9 +46,9 @@ pub use dup::DupMapError;
 pub use entry::{Entry, Value, ZeroEntry};
 pub use error::{Error, InsertError};
 pub use info::{NodeInfo, SlotKind};
-pub use node::NODE_SIZE;
 #[cfg(feature = "fault-injection")]
 pub use node::fault;
+pub use node::NODE_SIZE;
 #[cfg(feature = "std")]
 pub use rcu::{EntryRef, Prealloc, RcuMapleTree, ReadGuard, SharedIter, WriteGuard};
 pub use tree::{IntoIter, MapleTree, TreeKind};
@@ -56,3 +56,8 @@ pub use validate::ValidateError;
 
 #[cfg(test)]
 mod tests;
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

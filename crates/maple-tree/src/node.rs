@@ -31,8 +31,10 @@
 //! All node fields are atomics, so a concurrent reader and the single writer never race on
 //! plain memory.
 
-use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use crate::entry::Word;
 
 use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 
@@ -51,8 +53,10 @@ const SLOT_MASK: usize = 0xff;
 
 #[repr(C, align(256))]
 pub(crate) struct Node {
-    parent: AtomicUsize,
-    data: [AtomicU64; DATA_WORDS],
+    parent: AtomicPtr<Node>,
+    /// Pivots, gaps and meta are integers kept as pointers without provenance; slots are
+    /// real pointers (children, or entries' own bytes), so their provenance survives.
+    data: [AtomicPtr<()>; DATA_WORDS],
 }
 
 const _: () = assert!(core::mem::size_of::<Node>() == NODE_SIZE);
@@ -105,29 +109,31 @@ pub(crate) struct NodePtr(NonNull<Node>);
 
 /// A node pointer as stored in a parent slot or in the root: address plus leaf bit.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Enode(usize);
+pub(crate) struct Enode(NonNull<Node>);
 
 impl Enode {
     #[inline]
     pub(crate) fn new(node: NodePtr, leaf: bool) -> Enode {
-        Enode(node.addr() | if leaf { LEAF_BIT } else { 0 })
+        let bit = if leaf { LEAF_BIT } else { 0 };
+        // SAFETY: setting a low bit of a non-null, 256-aligned address keeps it non-null.
+        Enode(unsafe { NonNull::new_unchecked(node.0.as_ptr().map_addr(|a| a | bit)) })
     }
     #[inline]
-    pub(crate) fn from_word(word: usize) -> Option<Enode> {
-        (word != 0).then_some(Enode(word))
+    pub(crate) fn from_word(word: Word) -> Option<Enode> {
+        NonNull::new(word.cast::<Node>()).map(Enode)
     }
     #[inline]
-    pub(crate) fn word(self) -> usize {
-        self.0
+    pub(crate) fn word(self) -> Word {
+        self.0.as_ptr().cast()
     }
     #[inline]
     pub(crate) fn is_leaf(self) -> bool {
-        self.0 & LEAF_BIT != 0
+        self.0.as_ptr().addr() & LEAF_BIT != 0
     }
     #[inline]
     pub(crate) fn node(self) -> NodePtr {
         // SAFETY: an Enode is only built from a NodePtr's (non-null, 256-aligned) address.
-        NodePtr(unsafe { NonNull::new_unchecked((self.0 & !SLOT_MASK) as *mut Node) })
+        NodePtr(unsafe { NonNull::new_unchecked(self.0.as_ptr().map_addr(|a| a & !SLOT_MASK)) })
     }
 }
 
@@ -189,7 +195,7 @@ impl NodePtr {
 
     #[inline]
     pub(crate) fn addr(self) -> usize {
-        self.0.as_ptr() as usize
+        self.0.as_ptr().addr()
     }
 
     #[inline]
@@ -199,70 +205,79 @@ impl NodePtr {
     }
 
     #[inline]
-    fn word(&self, i: usize) -> &AtomicU64 {
+    fn word(&self, i: usize) -> &AtomicPtr<()> {
         &self.node().data[i]
+    }
+    #[inline]
+    fn int(&self, i: usize) -> u64 {
+        self.word(i).load(Ordering::Relaxed).addr() as u64
+    }
+    #[inline]
+    fn set_int(&self, i: usize, v: u64) {
+        self.word(i)
+            .store(ptr::without_provenance_mut(v as usize), Ordering::Relaxed)
     }
 
     #[inline]
     pub(crate) fn pivot(self, i: usize) -> u64 {
-        self.word(i).load(Ordering::Relaxed)
+        self.int(i)
     }
     #[inline]
     pub(crate) fn set_pivot(self, i: usize, v: u64) {
-        self.word(i).store(v, Ordering::Relaxed)
+        self.set_int(i, v)
     }
     /// Loads a slot. Acquire pairs with the Release in `set_slot`, so whatever a published
     /// child node or entry points to is visible to the reader.
     #[inline]
-    pub(crate) fn slot(self, shape: Shape, i: usize) -> usize {
-        self.word(shape.slot_base() + i).load(Ordering::Acquire) as usize
+    pub(crate) fn slot(self, shape: Shape, i: usize) -> Word {
+        self.word(shape.slot_base() + i).load(Ordering::Acquire)
     }
     #[inline]
-    pub(crate) fn set_slot(self, shape: Shape, i: usize, v: usize) {
-        self.word(shape.slot_base() + i)
-            .store(v as u64, Ordering::Release)
+    pub(crate) fn set_slot(self, shape: Shape, i: usize, v: Word) {
+        self.word(shape.slot_base() + i).store(v, Ordering::Release)
     }
     /// The slot's memory, for handing out `&E` on a tree nobody else can write.
     #[inline]
-    pub(crate) fn slot_ref(&self, shape: Shape, i: usize) -> &AtomicU64 {
+    pub(crate) fn slot_ref(&self, shape: Shape, i: usize) -> &AtomicPtr<()> {
         self.word(shape.slot_base() + i)
     }
     #[inline]
     pub(crate) fn gap(self, i: usize) -> u64 {
-        self.word(GAP_BASE + i).load(Ordering::Relaxed)
+        self.int(GAP_BASE + i)
     }
     #[inline]
     pub(crate) fn set_gap(self, i: usize, v: u64) {
-        self.word(GAP_BASE + i).store(v, Ordering::Relaxed)
+        self.set_int(GAP_BASE + i, v)
     }
     /// Arange meta: (end offset, offset of the largest gap).
     #[inline]
     pub(crate) fn meta(self) -> (usize, usize) {
-        let m = self.word(META).load(Ordering::Relaxed);
+        let m = self.int(META);
         ((m & 0xff) as usize, ((m >> 8) & 0xff) as usize)
     }
     #[inline]
     pub(crate) fn set_meta(self, end: usize, gap_offset: usize) {
-        self.word(META)
-            .store((end | (gap_offset << 8)) as u64, Ordering::Relaxed)
+        self.set_int(META, (end | (gap_offset << 8)) as u64)
     }
 
     /// The parent node and this node's slot in it (`None` for the root).
     #[inline]
     pub(crate) fn parent(self) -> Option<(NodePtr, usize)> {
         let w = self.node().parent.load(Ordering::Acquire);
-        NonNull::new((w & !SLOT_MASK) as *mut Node).map(|p| (NodePtr(p), w & SLOT_MASK))
+        NonNull::new(w.map_addr(|a| a & !SLOT_MASK)).map(|p| (NodePtr(p), w.addr() & SLOT_MASK))
     }
     #[inline]
     pub(crate) fn set_parent(self, parent: Option<(NodePtr, usize)>) {
-        let w = parent.map_or(0, |(p, slot)| p.addr() | slot);
+        let w = parent.map_or(ptr::null_mut(), |(p, slot)| {
+            p.0.as_ptr().map_addr(|a| a | slot)
+        });
         self.node().parent.store(w, Ordering::Release)
     }
     /// Marks the node dead: its parent word names itself. Readers that read this node and then
     /// see it dead discard what they read and restart.
     #[inline]
     pub(crate) fn mark_dead(self) {
-        self.node().parent.store(self.addr(), Ordering::Release);
+        self.node().parent.store(self.0.as_ptr(), Ordering::Release);
         core::sync::atomic::fence(Ordering::SeqCst);
     }
     /// Whether the node was replaced. Call after reading its contents: the fence orders the
@@ -270,7 +285,7 @@ impl NodePtr {
     #[inline]
     pub(crate) fn is_dead(self) -> bool {
         core::sync::atomic::fence(Ordering::Acquire);
-        self.node().parent.load(Ordering::Acquire) & !SLOT_MASK == self.addr()
+        self.node().parent.load(Ordering::Acquire).addr() & !SLOT_MASK == self.addr()
     }
 
     /// Offset of the last used slot, given the node's maximum.
@@ -313,7 +328,7 @@ impl NodePtr {
         shape: Shape,
         count: usize,
         last: impl Fn(usize) -> u64,
-        word: impl Fn(usize) -> usize,
+        word: impl Fn(usize) -> Word,
         gap: impl Fn(usize) -> u64,
     ) {
         debug_assert!(count >= 1 && count <= shape.slots());
@@ -321,7 +336,7 @@ impl NodePtr {
             self.set_pivot(i, if i < count { last(i) } else { 0 });
         }
         for i in 0..shape.slots() {
-            self.set_slot(shape, i, if i < count { word(i) } else { 0 });
+            self.set_slot(shape, i, if i < count { word(i) } else { ptr::null_mut() });
         }
         if shape == Shape::Arange {
             let mut best = 0;

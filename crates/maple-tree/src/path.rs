@@ -5,6 +5,7 @@
 //! `next`/`prev` move along the leaf and climb only as far as needed, so a full iteration is
 //! amortised O(1) per entry.
 
+use crate::entry::Word;
 use crate::node::{Enode, NodePtr, Shape, MAX_HEIGHT};
 
 /// One level of a path.
@@ -50,7 +51,7 @@ impl Frame {
         self.node.pivot_or_max(i, self.end, self.max)
     }
     #[inline]
-    pub(crate) fn word(&self, i: usize) -> usize {
+    pub(crate) fn word(&self, i: usize) -> Word {
         self.node.slot(self.shape, i)
     }
     /// The child frame at slot `i` (internal nodes only).
@@ -172,7 +173,7 @@ impl Path {
 
     /// The leaf slot's range and word.
     #[inline]
-    pub(crate) fn current(&self) -> (u64, u64, usize) {
+    pub(crate) fn current(&self) -> (u64, u64, Word) {
         let leaf = self.leaf();
         (
             leaf.slot_min(leaf.offset),

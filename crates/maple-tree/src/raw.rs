@@ -5,26 +5,27 @@
 //! readers must be able to see the root while a write runs; the callers guarantee that there is
 //! only ever one writer (`&mut MapleTree`, or the shared tree's writer lock).
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-use crate::entry::{is_entry, EntryOps};
+use crate::entry::{is_entry, EntryOps, Word};
 use crate::node::{Enode, NodePtr, Shape};
 use crate::path::{Frame, Path};
 use crate::TreeKind;
 
 pub(crate) struct RawTree {
-    root: AtomicUsize,
+    root: AtomicPtr<()>,
     height: AtomicUsize,
     len: AtomicUsize,
     pub(crate) kind: TreeKind,
     /// Drops an entry word; fixed at construction for the tree's entry type.
-    pub(crate) drop_entry: unsafe fn(usize),
+    pub(crate) drop_entry: unsafe fn(Word),
 }
 
 impl RawTree {
-    pub(crate) const fn new(kind: TreeKind, drop_entry: unsafe fn(usize)) -> RawTree {
+    pub(crate) const fn new(kind: TreeKind, drop_entry: unsafe fn(Word)) -> RawTree {
         RawTree {
-            root: AtomicUsize::new(0),
+            root: AtomicPtr::new(ptr::null_mut()),
             height: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
             kind,
@@ -50,7 +51,7 @@ impl RawTree {
         }
         self.height.store(height, Ordering::Relaxed);
         self.root
-            .store(root.map_or(0, Enode::word), Ordering::Release);
+            .store(root.map_or(ptr::null_mut(), Enode::word), Ordering::Release);
     }
     #[inline]
     pub(crate) fn height(&self) -> usize {
@@ -72,10 +73,10 @@ impl RawTree {
     /// Fast lookup of the word at `index` (no path kept). `None` means a replaced node was met
     /// (shared mode only): the caller retries.
     #[inline]
-    pub(crate) fn lookup(&self, index: u64, check_dead: bool) -> Option<usize> {
+    pub(crate) fn lookup(&self, index: u64, check_dead: bool) -> Option<Word> {
         let internal = self.internal_shape();
         let Some(mut enode) = self.root() else {
-            return Some(0);
+            return Some(ptr::null_mut());
         };
         loop {
             let leaf = enode.is_leaf();
@@ -101,10 +102,10 @@ impl RawTree {
     }
 
     /// The range and word holding `index`.
-    pub(crate) fn range_at(&self, index: u64) -> (u64, u64, usize) {
+    pub(crate) fn range_at(&self, index: u64) -> (u64, u64, Word) {
         let p = self.path_to(index);
         if p.is_empty() {
-            (0, u64::MAX, 0)
+            (0, u64::MAX, ptr::null_mut())
         } else {
             p.current()
         }
@@ -122,7 +123,12 @@ impl RawTree {
         }
         if let Some(root) = self.root() {
             let internal = self.internal_shape();
-            rec(&Frame::new(root, internal, 0, u64::MAX), 0, internal, &mut f);
+            rec(
+                &Frame::new(root, internal, 0, u64::MAX),
+                0,
+                internal,
+                &mut f,
+            );
         }
     }
 
@@ -166,7 +172,7 @@ pub(crate) fn destroy_subtree(
     enode: Enode,
     max: u64,
     internal: Shape,
-    drop_entry: unsafe fn(usize),
+    drop_entry: unsafe fn(Word),
 ) -> usize {
     destroy_subtree_except(enode, max, internal, drop_entry, &[])
 }
@@ -177,7 +183,7 @@ pub(crate) fn destroy_subtree_except(
     enode: Enode,
     max: u64,
     internal: Shape,
-    drop_entry: unsafe fn(usize),
+    drop_entry: unsafe fn(Word),
     keep: &[NodePtr],
 ) -> usize {
     let frame = Frame::new(enode, internal, 0, max);
@@ -204,7 +210,12 @@ pub(crate) fn destroy_subtree_except(
 
 /// Counts the entries of a subtree (outside `keep`) and marks its nodes dead, without freeing
 /// anything: shared mode, before deferring its destruction.
-pub(crate) fn count_and_mark_dead(enode: Enode, max: u64, internal: Shape, keep: &[NodePtr]) -> usize {
+pub(crate) fn count_and_mark_dead(
+    enode: Enode,
+    max: u64,
+    internal: Shape,
+    keep: &[NodePtr],
+) -> usize {
     let frame = Frame::new(enode, internal, 0, max);
     let mut entries = 0;
     for i in 0..=frame.end {
@@ -256,4 +267,3 @@ impl NodePtr {
         }
     }
 }
-

@@ -39,7 +39,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use crossbeam_epoch::{self as epoch, Guard};
 
-use crate::entry::{borrow_slot, from_word, into_word, is_entry, zero_word, Entry, EntryOps, HasCloneOps, HasOps};
+use crate::entry::{
+    borrow_slot, from_word, into_word, is_entry, zero_word, Entry, EntryOps, HasCloneOps, HasOps,
+    Word,
+};
 use crate::node::NodePtr;
 use crate::path::Path;
 use crate::raw::{RawTree, Reclaim, WriteCtx};
@@ -89,6 +92,7 @@ impl<E: Entry + Send + Sync + 'static> RcuMapleTree<E> {
     /// Takes the writer lock.
     pub fn write(&self) -> WriteGuard<'_, E> {
         WriteGuard {
+            tree: &self.tree,
             raw: &self.tree.raw,
             _lock: self.writer.lock().unwrap_or_else(|p| p.into_inner()),
             _e: PhantomData,
@@ -132,7 +136,7 @@ pub struct ReadGuard<'t, E: Entry> {
 }
 
 impl<E: Entry> ReadGuard<'_, E> {
-    fn entry(&self, w: usize) -> Option<EntryRef<'_, E>> {
+    fn entry(&self, w: Word) -> Option<EntryRef<'_, E>> {
         is_entry(w).then(|| EntryRef {
             // SAFETY: `w` was read from a slot during this read section, so the entry is not
             // dropped before the section ends; the copy is never dropped (ManuallyDrop).
@@ -182,13 +186,14 @@ impl<E: Entry> ReadGuard<'_, E> {
 
     /// Entries whose ranges intersect `r`, in key order.
     pub fn range<R: RangeBounds<u64>>(&self, r: R) -> SharedIter<'_, E> {
-        let (lo, hi) = match crate::tree::to_inclusive(&r) {
-            Some(b) => b,
-            None => (1, 0),
-        };
+        let (lo, hi) = crate::tree::to_inclusive(&r).unwrap_or((1, 0));
         SharedIter {
             reader: self,
-            path: if lo <= hi { Some(self.live_path(lo)) } else { None },
+            path: if lo <= hi {
+                Some(self.live_path(lo))
+            } else {
+                None
+            },
             lo,
             hi,
         }
@@ -260,13 +265,21 @@ unsafe impl Send for Prealloc {}
 
 /// The writer of an [`RcuMapleTree`]: every write is safe for concurrent readers.
 pub struct WriteGuard<'t, E: Entry> {
+    tree: &'t MapleTree<E>,
     raw: &'t RawTree,
     _lock: MutexGuard<'t, ()>,
     _e: PhantomData<E>,
 }
 
 impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
-    fn write(&mut self, s: u64, e: u64, word: usize, ops: &EntryOps, pool: Option<&RefCell<Vec<NodePtr>>>) -> Result<(), Error> {
+    fn write(
+        &mut self,
+        s: u64,
+        e: u64,
+        word: Word,
+        ops: &EntryOps,
+        pool: Option<&RefCell<Vec<NodePtr>>>,
+    ) -> Result<(), Error> {
         let guard = epoch::pin();
         let ctx = WriteCtx {
             ops,
@@ -275,6 +288,13 @@ impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
             pool,
         };
         self.raw.write(s, e, word, &ctx).map(drop)
+    }
+
+    /// The whole tree, read-only, for what the writer reads in bulk (iteration, cursors,
+    /// [`MapleTree::try_dup`], [`MapleTree::try_dup_map`]): while the writer lock is held
+    /// nothing changes it, and lock-free readers never write.
+    pub fn tree(&self) -> &MapleTree<E> {
+        self.tree
     }
 
     /// The entry at `index` (the writer lock keeps it alive while borrowed).
@@ -287,44 +307,78 @@ impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
         let w = leaf.word(leaf.offset);
         // SAFETY: only this writer can change or drop the slot's entry, and it cannot write
         // while `&self` is borrowed; the node lives until a write retires it.
-        is_entry(w).then(|| unsafe { borrow_slot::<E>(&*(leaf.node.slot_ref(leaf.shape, leaf.offset) as *const _)) })
+        is_entry(w).then(|| unsafe {
+            borrow_slot::<E>(&*(leaf.node.slot_ref(leaf.shape, leaf.offset) as *const _))
+        })
     }
 
     /// Stores `entry` over `range`, only if it is all empty.
-    pub fn insert_range(&mut self, range: RangeInclusive<u64>, entry: E) -> Result<(), InsertError<E>> {
+    pub fn insert_range(
+        &mut self,
+        range: RangeInclusive<u64>,
+        entry: E,
+    ) -> Result<(), InsertError<E>> {
         let (s, e) = match bounds(&range) {
             Ok(b) => b,
             Err(error) => return Err(InsertError { error, entry }),
         };
         let (_, hole_end, w) = self.raw.range_at(s);
-        if w != 0 || hole_end < e {
-            return Err(InsertError { error: Error::Exists, entry });
+        if !w.is_null() || hole_end < e {
+            return Err(InsertError {
+                error: Error::Exists,
+                entry,
+            });
         }
         let word = into_word(entry);
         // SAFETY (in the error arm): the failed write did not store the word.
         self.write(s, e, word, &E::OPS, None)
-            .map_err(|error| InsertError { error, entry: unsafe { from_word(word) } })
+            .map_err(|error| InsertError {
+                error,
+                entry: unsafe { from_word(word) },
+            })
     }
 
     /// The lowest fitting empty range (see [`MapleTree::empty_area`]).
-    pub fn empty_area(&self, range: RangeInclusive<u64>, size: u64) -> Result<RangeInclusive<u64>, Error> {
+    pub fn empty_area(
+        &self,
+        range: RangeInclusive<u64>,
+        size: u64,
+    ) -> Result<RangeInclusive<u64>, Error> {
         let (min, max) = bounds(&range)?;
-        self.raw.empty_area(min, max, size, false).map(|(s, e)| s..=e)
+        self.raw
+            .empty_area(min, max, size, false)
+            .map(|(s, e)| s..=e)
     }
     /// The highest fitting empty range (see [`MapleTree::empty_area_rev`]).
-    pub fn empty_area_rev(&self, range: RangeInclusive<u64>, size: u64) -> Result<RangeInclusive<u64>, Error> {
+    pub fn empty_area_rev(
+        &self,
+        range: RangeInclusive<u64>,
+        size: u64,
+    ) -> Result<RangeInclusive<u64>, Error> {
         let (min, max) = bounds(&range)?;
-        self.raw.empty_area(min, max, size, true).map(|(s, e)| s..=e)
+        self.raw
+            .empty_area(min, max, size, true)
+            .map(|(s, e)| s..=e)
     }
     /// Stores `entry` in the lowest fitting hole; returns its start.
-    pub fn alloc_range(&mut self, size: u64, range: RangeInclusive<u64>, entry: E) -> Result<u64, InsertError<E>> {
+    pub fn alloc_range(
+        &mut self,
+        size: u64,
+        range: RangeInclusive<u64>,
+        entry: E,
+    ) -> Result<u64, InsertError<E>> {
         match self.empty_area(range, size) {
             Ok(r) => self.insert_range(r.clone(), entry).map(|()| *r.start()),
             Err(error) => Err(InsertError { error, entry }),
         }
     }
     /// Stores `entry` in the highest fitting hole; returns its start.
-    pub fn alloc_rrange(&mut self, size: u64, range: RangeInclusive<u64>, entry: E) -> Result<u64, InsertError<E>> {
+    pub fn alloc_rrange(
+        &mut self,
+        size: u64,
+        range: RangeInclusive<u64>,
+        entry: E,
+    ) -> Result<u64, InsertError<E>> {
         match self.empty_area_rev(range, size) {
             Ok(r) => self.insert_range(r.clone(), entry).map(|()| *r.start()),
             Err(error) => Err(InsertError { error, entry }),
@@ -340,12 +394,18 @@ impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
             match NodePtr::alloc() {
                 Some(node) => nodes.push(node),
                 None => {
-                    drop(Prealloc { nodes: RefCell::new(nodes), range: (s, e) });
+                    drop(Prealloc {
+                        nodes: RefCell::new(nodes),
+                        range: (s, e),
+                    });
                     return Err(Error::NoMemory);
                 }
             }
         }
-        Ok(Prealloc { nodes: RefCell::new(nodes), range: (s, e) })
+        Ok(Prealloc {
+            nodes: RefCell::new(nodes),
+            range: (s, e),
+        })
     }
     /// Number of tree levels.
     pub fn height(&self) -> usize {
@@ -368,7 +428,11 @@ impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
 impl<E: Entry + Clone + Send + Sync + 'static> WriteGuard<'_, E> {
     /// Stores `entry` over `range`, overwriting and splitting; overwritten entries are dropped
     /// after the grace period. Returns a clone of the entry that was at the first index.
-    pub fn store_range(&mut self, range: RangeInclusive<u64>, entry: E) -> Result<Option<E>, Error> {
+    pub fn store_range(
+        &mut self,
+        range: RangeInclusive<u64>,
+        entry: E,
+    ) -> Result<Option<E>, Error> {
         let (s, e) = bounds(&range)?;
         let old = self.load(s).cloned();
         let word = into_word(entry);
@@ -392,7 +456,7 @@ impl<E: Entry + Clone + Send + Sync + 'static> WriteGuard<'_, E> {
     /// Empties `range` (the kernel's NULL store).
     pub fn erase_range(&mut self, range: RangeInclusive<u64>) -> Result<(), Error> {
         let (s, e) = bounds(&range)?;
-        self.write(s, e, 0, &E::CLONE_OPS, None)
+        self.write(s, e, core::ptr::null_mut(), &E::CLONE_OPS, None)
     }
     /// Stores the reserved zero entry over `range`.
     pub fn reserve_range(&mut self, range: RangeInclusive<u64>) -> Result<(), Error> {
@@ -403,11 +467,11 @@ impl<E: Entry + Clone + Send + Sync + 'static> WriteGuard<'_, E> {
     /// is dropped after the grace period, since readers may still hold it).
     pub fn erase(&mut self, index: u64) -> Result<Option<(RangeInclusive<u64>, E)>, Error> {
         let (s, e, w) = self.raw.range_at(index);
-        if w == 0 {
+        if w.is_null() {
             return Ok(None);
         }
         let old = self.load(index).cloned();
-        self.write(s, e, 0, &E::CLONE_OPS, None)?;
+        self.write(s, e, core::ptr::null_mut(), &E::CLONE_OPS, None)?;
         Ok(old.map(|o| (s..=e, o)))
     }
 }

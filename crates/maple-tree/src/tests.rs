@@ -52,22 +52,35 @@ fn check(tree: &MapleTree<Value>, model: &Model, step: usize) {
     if let Err(e) = tree.validate() {
         panic!("step {step}: invalid tree: {e}\n{}", tree.dump());
     }
-    let got: Vec<(u64, u64, u64)> = tree.iter().map(|(r, v)| (*r.start(), *r.end(), v.get())).collect();
+    let got: Vec<(u64, u64, u64)> = tree
+        .iter()
+        .map(|(r, v)| (*r.start(), *r.end(), v.get()))
+        .collect();
     let want = model.ranges();
     assert_eq!(got, want, "step {step}\n{}", tree.dump());
     assert_eq!(tree.len(), want.len());
-    let back: Vec<(u64, u64, u64)> = tree.iter().rev().map(|(r, v)| (*r.start(), *r.end(), v.get())).collect();
+    let back: Vec<(u64, u64, u64)> = tree
+        .iter()
+        .rev()
+        .map(|(r, v)| (*r.start(), *r.end(), v.get()))
+        .collect();
     assert!(back.iter().rev().eq(want.iter()));
 }
 
 fn run(kind: TreeKind, seed: u64, space: u64, steps: usize) {
     let mut rng = Rng::new(seed);
     let mut tree = MapleTree::with_kind(kind);
-    let mut model = Model { cells: alloc::vec![None; space as usize] };
+    let mut model = Model {
+        cells: alloc::vec![None; space as usize],
+    };
     for step in 0..steps {
         let op = rng.below(10);
         let a = rng.below(space);
-        let len = if rng.below(4) == 0 { rng.below(space / 4 + 1) } else { rng.below(8) };
+        let len = if rng.below(4) == 0 {
+            rng.below(space / 4 + 1)
+        } else {
+            rng.below(8)
+        };
         let b = (a + len).min(space - 1);
         let id = step as u64 + 1;
         match op {
@@ -84,7 +97,9 @@ fn run(kind: TreeKind, seed: u64, space: u64, steps: usize) {
                 }
             }
             7 => {
-                let free = model.cells[a as usize..=b as usize].iter().all(|c| c.is_none());
+                let free = model.cells[a as usize..=b as usize]
+                    .iter()
+                    .all(|c| c.is_none());
                 let r = tree.insert_range(a..=b, Value::new(id));
                 assert_eq!(r.is_ok(), free, "step {step}: insert {a}..={b}");
                 if free {
@@ -95,7 +110,10 @@ fn run(kind: TreeKind, seed: u64, space: u64, steps: usize) {
             }
             _ => {
                 let got = tree.erase(a).map(|(r, v)| (*r.start(), *r.end(), v.get()));
-                let want = model.ranges().into_iter().find(|&(s, e, _)| s <= a && a <= e);
+                let want = model
+                    .ranges()
+                    .into_iter()
+                    .find(|&(s, e, _)| s <= a && a <= e);
                 assert_eq!(got, want, "step {step}: erase {a}");
                 if let Some((s, e, _)) = want {
                     for c in &mut model.cells[s as usize..=e as usize] {
@@ -135,11 +153,16 @@ fn sequential_appends_pack_nodes() {
     let mut tree = MapleTree::new();
     let n = 100_000u64;
     for i in 0..n {
-        tree.store_range(10 * i..=10 * i + 5, Value::new(i)).unwrap();
+        tree.store_range(10 * i..=10 * i + 5, Value::new(i))
+            .unwrap();
     }
     tree.validate().unwrap();
     let bytes = tree.node_count() * crate::NODE_SIZE;
-    assert!(bytes as f64 / (n as f64) < 40.0, "{} bytes per entry", bytes as f64 / n as f64);
+    assert!(
+        bytes as f64 / (n as f64) < 40.0,
+        "{} bytes per entry",
+        bytes as f64 / n as f64
+    );
     let model: BTreeMap<u64, u64> = (0..n).map(|i| (10 * i, i)).collect();
     for (r, v) in tree.iter() {
         assert_eq!(model.get(r.start()), Some(&v.get()));
@@ -149,11 +172,20 @@ fn sequential_appends_pack_nodes() {
 #[cfg(feature = "std")]
 #[test]
 fn conformance_traces_owned_validate_every_step() {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance");
-    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
     for ent in entries {
         let path = ent.unwrap().path();
-        if !path.file_name().unwrap().to_str().unwrap().starts_with("erase2") {
+        if !path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("erase2")
+        {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
@@ -173,7 +205,13 @@ fn conformance_traces_owned_validate_every_step() {
                     ["ERASE", i, ..] => {
                         tree.erase(i.parse().unwrap());
                     }
-                    ["COUNT", c] => assert_eq!(tree.len(), c.parse::<usize>().unwrap(), "{}:{}", path.display(), n + 1),
+                    ["COUNT", c] => assert_eq!(
+                        tree.len(),
+                        c.parse::<usize>().unwrap(),
+                        "{}:{}",
+                        path.display(),
+                        n + 1
+                    ),
                     _ => continue,
                 }
                 if let Err(e) = tree.validate() {
@@ -194,7 +232,8 @@ fn shared_mode_writes_keep_the_structure() {
             let mut w = tree.write();
             let mut rng = Rng::new(seed);
             for i in 0..300u64 {
-                w.store_range(1_000_000 + i * 10..=1_000_000 + i * 10 + 4, Arc::new(i)).unwrap();
+                w.store_range(1_000_000 + i * 10..=1_000_000 + i * 10 + 4, Arc::new(i))
+                    .unwrap();
             }
             for step in 0..600 {
                 let a = rng.below(5000);
@@ -214,4 +253,67 @@ fn shared_mode_writes_keep_the_structure() {
             assert_eq!(w.len(), 300);
         }
     }
+}
+
+/// Small enough for Miri (run by `scripts/memcheck.sh`): every write path, dup, drop.
+#[test]
+fn miri_write_paths_and_dup() {
+    use alloc::boxed::Box;
+    for kind in [TreeKind::Plain, TreeKind::Alloc] {
+        let mut t: MapleTree<Box<u64>> = MapleTree::with_kind(kind);
+        for i in 0..60u64 {
+            t.store_range(i * 10..=i * 10 + 5, Box::new(i)).unwrap();
+        }
+        t.store_range(95..=305, Box::new(1000)).unwrap(); // spanning store
+        t.store_range(402..=403, Box::new(1001)).unwrap(); // split inside a range
+        t.erase_range(0..=250).unwrap(); // rebalance
+        assert_eq!(t.erase(402).map(|(r, v)| (r, *v)), Some((402..=403, 1001)));
+        t.reserve_range(700..=710).unwrap();
+        t.validate().unwrap();
+        let copy = t.dup();
+        copy.validate().unwrap();
+        assert!(copy
+            .iter()
+            .map(|(r, v)| (r, **v))
+            .eq(t.iter().map(|(r, v)| (r, **v))));
+        let mapped: MapleTree<Box<u64>> =
+            t.dup_map(|_, v| (**v % 2 == 0).then(|| Box::new(**v * 2)));
+        mapped.validate().unwrap();
+        let owned: Vec<u64> = t.into_iter().map(|(_, v)| *v).collect();
+        assert!(!owned.is_empty());
+        drop(copy);
+        drop(mapped);
+    }
+}
+
+#[cfg(feature = "std")]
+#[test]
+fn miri_shared_reader_and_writer() {
+    use alloc::sync::Arc;
+    let tree = Arc::new(crate::RcuMapleTree::new(TreeKind::Plain));
+    for i in 0..20u64 {
+        tree.write()
+            .store_range(1000 + i * 4..=1000 + i * 4 + 1, Arc::new(i))
+            .unwrap();
+    }
+    let reader = {
+        let tree = Arc::clone(&tree);
+        std::thread::spawn(move || {
+            for _ in 0..20 {
+                let g = tree.read();
+                for i in 0..20u64 {
+                    assert_eq!(g.load(1000 + i * 4).map(|v| **v), Some(i));
+                }
+            }
+        })
+    };
+    for i in 0..40u64 {
+        let mut w = tree.write();
+        w.store_range(i * 3..=i * 3 + 1, Arc::new(i)).unwrap();
+        if i % 5 == 0 {
+            w.erase_range(0..=i).unwrap();
+        }
+    }
+    reader.join().unwrap();
+    tree.write().validate().unwrap();
 }

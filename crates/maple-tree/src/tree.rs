@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use crate::cursor::{Cursor, CursorMut, Iter, Range};
 use crate::entry::{
     borrow_slot, drop_word, from_word, into_word, is_entry, zero_word, Entry, EntryOps,
-    HasCloneOps, HasOps,
+    HasCloneOps, HasOps, Word,
 };
 use crate::raw::{RawTree, Reclaim, WriteCtx};
 use crate::{Error, InsertError, ValidateError};
@@ -129,12 +129,16 @@ impl<E: Entry> MapleTree<E> {
         let internal = self.raw.internal_shape();
         loop {
             let leaf = path_free.is_leaf();
-            let shape = if leaf { crate::node::Shape::Range } else { internal };
+            let shape = if leaf {
+                crate::node::Shape::Range
+            } else {
+                internal
+            };
             let node = path_free.node();
             let offset = node.offset_of(shape, index);
             if leaf {
                 let slot = node.slot_ref(shape, offset);
-                let w = slot.load(core::sync::atomic::Ordering::Relaxed) as usize;
+                let w = slot.load(core::sync::atomic::Ordering::Relaxed);
                 // SAFETY: `&self` forbids writes while the reference lives; the slot holds an `E`.
                 return is_entry(w).then(|| unsafe { borrow_slot::<E>(&*(slot as *const _)) });
             }
@@ -158,14 +162,18 @@ impl<E: Entry> MapleTree<E> {
     ///
     /// Errors: [`Error::Invalid`] if the range is backwards, [`Error::Exists`] if any index is
     /// occupied (zero entries included), [`Error::NoMemory`]. The entry comes back on error.
-    pub fn insert_range(&mut self, range: RangeInclusive<u64>, entry: E) -> Result<(), InsertError<E>> {
+    pub fn insert_range(
+        &mut self,
+        range: RangeInclusive<u64>,
+        entry: E,
+    ) -> Result<(), InsertError<E>> {
         let fail = |error, entry| Err(InsertError { error, entry });
         let (s, e) = match bounds(&range) {
             Ok(b) => b,
             Err(error) => return fail(error, entry),
         };
         let (_, hole_end, w) = self.raw.range_at(s);
-        if w != 0 || hole_end < e {
+        if !w.is_null() || hole_end < e {
             return fail(Error::Exists, entry);
         }
         let word = into_word(entry);
@@ -185,14 +193,16 @@ impl<E: Entry> MapleTree<E> {
     /// removed too but returns `None`.
     pub fn erase(&mut self, index: u64) -> Option<(RangeInclusive<u64>, E)> {
         let (s, e, w) = self.raw.range_at(index);
-        if w == 0 {
+        if w.is_null() {
             return None;
         }
         // Erasing a whole range never splits an entry, so no clone is needed; it may still
         // need nodes, and an entry cannot be lost, so out of memory here is fatal.
         let old = self
-            .write_owned(s, e, 0, &E::OPS, true)
-            .unwrap_or_else(|_| alloc::alloc::handle_alloc_error(alloc::alloc::Layout::new::<[u8; 256]>()));
+            .write_owned(s, e, core::ptr::null_mut(), &E::OPS, true)
+            .unwrap_or_else(|_| {
+                alloc::alloc::handle_alloc_error(alloc::alloc::Layout::new::<[u8; 256]>())
+            });
         // SAFETY: ownership of the removed word was handed back by the write.
         is_entry(old).then(|| (s..=e, unsafe { from_word(old) }))
     }
@@ -258,7 +268,11 @@ impl<E: Entry> MapleTree<E> {
     /// assert_eq!(tree.empty_area(0..=100, 5), Ok(10..=14));
     /// assert_eq!(tree.empty_area_rev(0..=100, 5), Ok(96..=100));
     /// ```
-    pub fn empty_area(&self, range: RangeInclusive<u64>, size: u64) -> Result<RangeInclusive<u64>, Error> {
+    pub fn empty_area(
+        &self,
+        range: RangeInclusive<u64>,
+        size: u64,
+    ) -> Result<RangeInclusive<u64>, Error> {
         let (min, max) = bounds(&range)?;
         let (s, e) = self.raw.empty_area(min, max, size, false)?;
         Ok(s..=e)
@@ -266,13 +280,29 @@ impl<E: Entry> MapleTree<E> {
 
     /// The highest empty range of `size` indices inside `range` (the kernel's
     /// `mas_empty_area_rev`, how mmap places mappings top-down).
-    pub fn empty_area_rev(&self, range: RangeInclusive<u64>, size: u64) -> Result<RangeInclusive<u64>, Error> {
+    pub fn empty_area_rev(
+        &self,
+        range: RangeInclusive<u64>,
+        size: u64,
+    ) -> Result<RangeInclusive<u64>, Error> {
         let (min, max) = bounds(&range)?;
         let (s, e) = self.raw.empty_area(min, max, size, true)?;
         Ok(s..=e)
     }
 
-    fn alloc_in(&mut self, size: u64, range: RangeInclusive<u64>, entry: E, rev: bool) -> Result<u64, InsertError<E>> {
+    fn alloc_in(
+        &mut self,
+        size: u64,
+        range: RangeInclusive<u64>,
+        entry: E,
+        rev: bool,
+    ) -> Result<u64, InsertError<E>> {
+        if self.kind() != TreeKind::Alloc {
+            return Err(InsertError {
+                error: Error::Invalid,
+                entry,
+            });
+        }
         let found = bounds(&range).and_then(|(min, max)| self.raw.empty_area(min, max, size, rev));
         match found {
             Ok((s, e)) => self.insert_range(s..=e, entry).map(|()| s),
@@ -281,20 +311,42 @@ impl<E: Entry> MapleTree<E> {
     }
 
     /// Stores `entry` in the lowest empty range of `size` indices inside `range` and returns
-    /// its first index (the kernel's `mtree_alloc_range`).
-    pub fn alloc_range(&mut self, size: u64, range: RangeInclusive<u64>, entry: E) -> Result<u64, InsertError<E>> {
+    /// its first index (the kernel's `mtree_alloc_range`). Allocation trees only: a plain tree
+    /// answers [`Error::Invalid`], as the kernel does.
+    pub fn alloc_range(
+        &mut self,
+        size: u64,
+        range: RangeInclusive<u64>,
+        entry: E,
+    ) -> Result<u64, InsertError<E>> {
         self.alloc_in(size, range, entry, false)
     }
 
     /// Stores `entry` in the highest fitting empty range (the kernel's `mtree_alloc_rrange`).
-    pub fn alloc_rrange(&mut self, size: u64, range: RangeInclusive<u64>, entry: E) -> Result<u64, InsertError<E>> {
+    pub fn alloc_rrange(
+        &mut self,
+        size: u64,
+        range: RangeInclusive<u64>,
+        entry: E,
+    ) -> Result<u64, InsertError<E>> {
         self.alloc_in(size, range, entry, true)
     }
 
     /// Allocates one index for `entry` searching upward from `*next` inside `range`, wrapping
     /// to the bottom of `range` once (the kernel's `mtree_alloc_cyclic`). Returns the index
     /// and whether the allocation wrapped; `*next` moves past the allocation.
-    pub fn alloc_cyclic(&mut self, range: RangeInclusive<u64>, next: &mut u64, entry: E) -> Result<(u64, bool), InsertError<E>> {
+    pub fn alloc_cyclic(
+        &mut self,
+        range: RangeInclusive<u64>,
+        next: &mut u64,
+        entry: E,
+    ) -> Result<(u64, bool), InsertError<E>> {
+        if self.kind() != TreeKind::Alloc {
+            return Err(InsertError {
+                error: Error::Invalid,
+                entry,
+            });
+        }
         let (lo, hi) = match bounds(&range) {
             Ok(b) => b,
             Err(error) => return Err(InsertError { error, entry }),
@@ -344,12 +396,20 @@ impl<E: Entry> MapleTree<E> {
 
     /// Visits every node in depth-first pre-order.
     pub fn visit_nodes(&self, mut f: impl FnMut(crate::NodeInfo<'_>)) {
-        self.raw.for_each_node(|frame, depth| f(crate::NodeInfo::new(frame, depth)));
+        self.raw
+            .for_each_node(|frame, depth| f(crate::NodeInfo::new(frame, depth)));
     }
 
     /// Runs a write with in-place updates and immediate reclamation (`&mut self` proves that
     /// nobody else can see the tree).
-    pub(crate) fn write_owned(&mut self, s: u64, e: u64, word: usize, ops: &EntryOps, want_old: bool) -> Result<usize, Error> {
+    pub(crate) fn write_owned(
+        &mut self,
+        s: u64,
+        e: u64,
+        word: Word,
+        ops: &EntryOps,
+        want_old: bool,
+    ) -> Result<Word, Error> {
         let ctx = WriteCtx {
             ops,
             reclaim: Reclaim::Now,
@@ -366,7 +426,11 @@ impl<E: Entry + Clone> MapleTree<E> {
     /// remains stored). Overwritten entries are dropped.
     ///
     /// Errors: [`Error::Invalid`] for a backwards range, [`Error::NoMemory`] (tree unchanged).
-    pub fn store_range(&mut self, range: RangeInclusive<u64>, entry: E) -> Result<Option<E>, Error> {
+    pub fn store_range(
+        &mut self,
+        range: RangeInclusive<u64>,
+        entry: E,
+    ) -> Result<Option<E>, Error> {
         let (s, e) = bounds(&range)?;
         let word = into_word(entry);
         match self.write_owned(s, e, word, &E::CLONE_OPS, true) {
@@ -389,14 +453,16 @@ impl<E: Entry + Clone> MapleTree<E> {
     /// partly inside are cut back.
     pub fn erase_range(&mut self, range: RangeInclusive<u64>) -> Result<(), Error> {
         let (s, e) = bounds(&range)?;
-        self.write_owned(s, e, 0, &E::CLONE_OPS, false).map(drop)
+        self.write_owned(s, e, core::ptr::null_mut(), &E::CLONE_OPS, false)
+            .map(drop)
     }
 
     /// Stores the reserved zero entry over `range`: it occupies the range (inserts fail there,
     /// gap searches skip it) but loads as `None` and iteration skips it.
     pub fn reserve_range(&mut self, range: RangeInclusive<u64>) -> Result<(), Error> {
         let (s, e) = bounds(&range)?;
-        self.write_owned(s, e, zero_word(), &E::CLONE_OPS, false).map(drop)
+        self.write_owned(s, e, zero_word(), &E::CLONE_OPS, false)
+            .map(drop)
     }
 
     /// Rebuilds a copy by iterating and storing every entry (the pre-6.8 fork path, kept for
@@ -404,7 +470,8 @@ impl<E: Entry + Clone> MapleTree<E> {
     pub fn rebuild(&self) -> Self {
         let mut t = Self::with_kind(self.kind());
         for (r, e) in self.iter() {
-            t.store_range(r, e.clone()).expect("store into a fresh tree");
+            t.store_range(r, e.clone())
+                .expect("store into a fresh tree");
         }
         t
     }
@@ -438,7 +505,7 @@ impl<'a, E: Entry> IntoIterator for &'a MapleTree<E> {
 
 /// An owning iterator over the entries of a tree. See `IntoIterator for MapleTree`.
 pub struct IntoIter<E: Entry> {
-    items: alloc::vec::IntoIter<(u64, u64, usize)>,
+    items: alloc::vec::IntoIter<(u64, u64, Word)>,
     _owns: PhantomData<E>,
 }
 
@@ -446,14 +513,18 @@ impl<E: Entry> Iterator for IntoIter<E> {
     type Item = (RangeInclusive<u64>, E);
     fn next(&mut self) -> Option<Self::Item> {
         // SAFETY: the words were taken out of the tree, which no longer owns them.
-        self.items.next().map(|(s, e, w)| (s..=e, unsafe { from_word(w) }))
+        self.items
+            .next()
+            .map(|(s, e, w)| (s..=e, unsafe { from_word(w) }))
     }
 }
 
 impl<E: Entry> DoubleEndedIterator for IntoIter<E> {
     fn next_back(&mut self) -> Option<Self::Item> {
         // SAFETY: as in `next`.
-        self.items.next_back().map(|(s, e, w)| (s..=e, unsafe { from_word(w) }))
+        self.items
+            .next_back()
+            .map(|(s, e, w)| (s..=e, unsafe { from_word(w) }))
     }
 }
 
@@ -491,10 +562,13 @@ impl<E: Entry> FromIterator<(RangeInclusive<u64>, E)> for MapleTree<E> {
     /// overlapping ranges are dropped.
     fn from_iter<I: IntoIterator<Item = (RangeInclusive<u64>, E)>>(iter: I) -> Self {
         let items: Vec<_> = iter.into_iter().collect();
-        let sorted = items.windows(2).all(|w| w[0].0.start() <= w[0].0.end() && w[0].0.end() < w[1].0.start())
+        let sorted = items
+            .windows(2)
+            .all(|w| w[0].0.start() <= w[0].0.end() && w[0].0.end() < w[1].0.start())
             && items.last().is_none_or(|l| l.0.start() <= l.0.end());
         if sorted {
-            return Self::bulk_build(TreeKind::Plain, items).unwrap_or_else(|_| unreachable!("checked sorted input"));
+            return Self::bulk_build(TreeKind::Plain, items)
+                .unwrap_or_else(|_| unreachable!("checked sorted input"));
         }
         let mut t = Self::new();
         for (r, e) in items {

@@ -4,7 +4,7 @@ use alloc::format;
 use alloc::string::String;
 use core::fmt::{self, Write};
 
-use crate::entry::{is_entry, zero_word};
+use crate::entry::{is_entry, zero_word, Word};
 use crate::gap::{node_max_gap, span_len};
 use crate::node::Shape;
 use crate::path::Frame;
@@ -27,7 +27,11 @@ pub struct ValidateError {
 
 impl fmt::Display for ValidateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "node at depth {} covering [{}, {}]", self.depth, self.min, self.max)?;
+        write!(
+            f,
+            "node at depth {} covering [{}, {}]",
+            self.depth, self.min, self.max
+        )?;
         if let Some(o) = self.offset {
             write!(f, ", slot {o}")?;
         }
@@ -44,7 +48,7 @@ struct Checker<'a> {
     height: usize,
     entries: usize,
     /// Word of the last leaf slot seen, in key order (for the no-adjacent-empties rule).
-    prev_word: Option<usize>,
+    prev_word: Option<Word>,
 }
 
 impl Checker<'_> {
@@ -77,7 +81,10 @@ impl Checker<'_> {
             prev = Some(p);
         }
         if f.end < pivots && f.node.pivot(f.end) != f.max {
-            return err(Some(f.end), "last used pivot differs from the node maximum".into());
+            return err(
+                Some(f.end),
+                "last used pivot differs from the node maximum".into(),
+            );
         }
         for i in f.end + 1..pivots {
             if f.node.pivot(i) != 0 {
@@ -85,21 +92,30 @@ impl Checker<'_> {
             }
         }
         for i in f.end + 1..f.shape.slots() {
-            if f.word(i) != 0 {
+            if !f.word(i).is_null() {
                 return err(Some(i), "non-empty slot after the end".into());
             }
         }
         let count = f.end + 1;
         if depth > 0 && f.max != u64::MAX && count < f.shape.min_slots() {
-            return err(None, format!("only {count} slots used, fewer than {}", f.shape.min_slots()));
+            return err(
+                None,
+                format!(
+                    "only {count} slots used, fewer than {}",
+                    f.shape.min_slots()
+                ),
+            );
         }
         if f.leaf {
             if depth + 1 != self.height {
-                return err(None, format!("leaf at depth {depth} but height is {}", self.height));
+                return err(
+                    None,
+                    format!("leaf at depth {depth} but height is {}", self.height),
+                );
             }
             for i in 0..=f.end {
                 let w = f.word(i);
-                if w == 0 && self.prev_word == Some(0) {
+                if w.is_null() && self.prev_word.is_some_and(|p: Word| p.is_null()) {
                     return err(Some(i), "two adjacent empty ranges".into());
                 }
                 self.prev_word = Some(w);
@@ -107,8 +123,11 @@ impl Checker<'_> {
                     self.entries += 1;
                 }
             }
-            if f.word(f.end) == 0 && f.max != u64::MAX {
-                return err(Some(f.end), "node ends in an empty range below the maximum".into());
+            if f.word(f.end).is_null() && f.max != u64::MAX {
+                return err(
+                    Some(f.end),
+                    "node ends in an empty range below the maximum".into(),
+                );
             }
             return Ok(());
         }
@@ -118,7 +137,7 @@ impl Checker<'_> {
         let mut best = 0;
         for i in 0..=f.end {
             let w = f.word(i);
-            if w == 0 || w == zero_word() {
+            if w.is_null() || w == zero_word() {
                 return err(Some(i), "internal slot without a child".into());
             }
             let child = f.child(i, self.internal);
@@ -127,7 +146,10 @@ impl Checker<'_> {
                 other => {
                     return err(
                         Some(i),
-                        format!("child's parent link is {:?}, expected this node slot {i}", other.map(|(p, s)| (p.addr(), s))),
+                        format!(
+                            "child's parent link is {:?}, expected this node slot {i}",
+                            other.map(|(p, s)| (p.addr(), s))
+                        ),
                     )
                 }
             }
@@ -136,7 +158,10 @@ impl Checker<'_> {
                 let actual = node_max_gap(&child);
                 let recorded = f.node.gap(i);
                 if recorded != actual {
-                    return err(Some(i), format!("recorded gap {recorded}, largest empty range below is {actual}"));
+                    return err(
+                        Some(i),
+                        format!("recorded gap {recorded}, largest empty range below is {actual}"),
+                    );
                 }
                 if recorded > span_len(child.min, child.max) {
                     return err(Some(i), "gap larger than the child's range".into());
@@ -152,7 +177,10 @@ impl Checker<'_> {
                 return err(None, "meta end disagrees".into());
             }
             if f.node.gap(gap_offset) != f.node.gap(best) || gap_offset > end {
-                return err(Some(gap_offset), "meta gap offset does not name the largest gap".into());
+                return err(
+                    Some(gap_offset),
+                    "meta gap offset does not name the largest gap".into(),
+                );
             }
             for i in f.end + 1..f.shape.slots() {
                 if f.node.gap(i) != 0 {
@@ -184,8 +212,13 @@ impl RawTree {
         if frame.node.parent().is_some() {
             return Err(Checker::fail(&frame, 0, None, "root has a parent".into()));
         }
-        if frame.leaf && frame.end == 0 && frame.word(0) == 0 {
-            return Err(Checker::fail(&frame, 0, None, "root leaf holds only empty space".into()));
+        if frame.leaf && frame.end == 0 && frame.word(0).is_null() {
+            return Err(Checker::fail(
+                &frame,
+                0,
+                None,
+                "root leaf holds only empty space".into(),
+            ));
         }
         let mut c = Checker {
             tree: self,
@@ -200,7 +233,11 @@ impl RawTree {
                 &frame,
                 0,
                 None,
-                format!("{} entries found but the tree counts {}", c.entries, c.tree.len()),
+                format!(
+                    "{} entries found but the tree counts {}",
+                    c.entries,
+                    c.tree.len()
+                ),
             ));
         }
         Ok(())
@@ -217,19 +254,36 @@ impl RawTree {
         );
         self.for_each_node(|f, depth| {
             let indent = "  ".repeat(depth);
-            let kind = if f.leaf { "leaf" } else if f.shape == Shape::Arange { "arange" } else { "range" };
-            let _ = writeln!(out, "{indent}{kind} [{}, {}] {} slots", f.min, f.max, f.end + 1);
+            let kind = if f.leaf {
+                "leaf"
+            } else if f.shape == Shape::Arange {
+                "arange"
+            } else {
+                "range"
+            };
+            let _ = writeln!(
+                out,
+                "{indent}{kind} [{}, {}] {} slots",
+                f.min,
+                f.max,
+                f.end + 1
+            );
             if f.leaf {
                 for i in 0..=f.end {
                     let w = f.word(i);
-                    let what = if w == 0 {
+                    let what = if w.is_null() {
                         String::from("empty")
                     } else if w == zero_word() {
                         String::from("zero entry")
                     } else {
-                        format!("{w:#x}")
+                        format!("{:#x}", w.addr())
                     };
-                    let _ = writeln!(out, "{indent}  [{}, {}] {what}", f.slot_min(i), f.slot_max(i));
+                    let _ = writeln!(
+                        out,
+                        "{indent}  [{}, {}] {what}",
+                        f.slot_min(i),
+                        f.slot_max(i)
+                    );
                 }
             } else if f.shape == Shape::Arange {
                 let gaps: alloc::vec::Vec<u64> = (0..=f.end).map(|i| f.node.gap(i)).collect();

@@ -22,7 +22,9 @@
 
 use alloc::vec::Vec;
 
-use crate::entry::is_entry;
+use core::ptr;
+
+use crate::entry::{is_entry, Word};
 use crate::gap;
 use crate::node::{Enode, NodePtr, Shape};
 use crate::path::{Frame, Path};
@@ -30,11 +32,21 @@ use crate::raw::{count_and_mark_dead, destroy_subtree_except, RawTree, Reclaim, 
 use crate::Error;
 
 /// One slot of a node under construction.
-#[derive(Clone, Copy, Default, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Piece {
     pub(crate) last: u64,
-    pub(crate) word: usize,
+    pub(crate) word: Word,
     pub(crate) gap: u64,
+}
+
+impl Default for Piece {
+    fn default() -> Piece {
+        Piece {
+            last: 0,
+            word: ptr::null_mut(),
+            gap: 0,
+        }
+    }
 }
 
 const PIECES_CAP: usize = 96;
@@ -53,7 +65,7 @@ impl Pieces {
         }
     }
     #[inline]
-    pub(crate) fn push(&mut self, last: u64, word: usize, gap: u64) {
+    pub(crate) fn push(&mut self, last: u64, word: Word, gap: u64) {
         self.buf[self.len] = Piece { last, word, gap };
         self.len += 1;
     }
@@ -69,7 +81,7 @@ impl Pieces {
         let mut out = 0;
         for i in 0..self.len {
             let p = self.buf[i];
-            if out > 0 && p.word == 0 && self.buf[out - 1].word == 0 {
+            if out > 0 && p.word.is_null() && self.buf[out - 1].word.is_null() {
                 self.buf[out - 1].last = p.last;
             } else {
                 self.buf[out] = p;
@@ -125,7 +137,7 @@ struct Garbage {
     /// Detached subtrees (with their maxima) lying wholly inside the stored range.
     subtrees: Vec<(Enode, u64)>,
     /// Entries overwritten by the store.
-    words: Vec<usize>,
+    words: Vec<Word>,
 }
 
 /// Nodes allocated by the write, for rollback and for fixing child parent links.
@@ -231,7 +243,7 @@ fn try_sizes(
                 && s <= cap
                 && rest >= (nodes_left - 2) * min + last_min
                 && rest <= (nodes_left - 1) * cap
-                && !(leaf && pieces[start + s - 1].word == 0);
+                && !(leaf && pieces[start + s - 1].word.is_null());
             ok.then_some(s)
         };
         let candidates = [
@@ -264,20 +276,20 @@ impl RawTree {
         &self,
         first: u64,
         last: u64,
-        word: usize,
+        word: Word,
         ctx: &WriteCtx<'_, '_>,
-    ) -> Result<usize, Error> {
+    ) -> Result<Word, Error> {
         if first > last {
             return Err(Error::Invalid);
         }
         let Some(root) = self.root() else {
-            if word == 0 {
-                return Ok(0);
+            if word.is_null() {
+                return Ok(core::ptr::null_mut());
             }
             return self.write_first_leaf(first, last, word, ctx);
         };
         let asked_first = first;
-        let (first, last) = if word == 0 {
+        let (first, last) = if word.is_null() {
             self.widen_empty(first, last)
         } else {
             (first, last)
@@ -299,16 +311,16 @@ impl RawTree {
         &self,
         first: u64,
         last: u64,
-        word: usize,
+        word: Word,
         ctx: &WriteCtx<'_, '_>,
-    ) -> Result<usize, Error> {
+    ) -> Result<Word, Error> {
         let mut p = Pieces::new();
         if first > 0 {
-            p.push(first - 1, 0, 0);
+            p.push(first - 1, ptr::null_mut(), 0);
         }
         p.push(last, word, 0);
         if last < u64::MAX {
-            p.push(u64::MAX, 0, 0);
+            p.push(u64::MAX, ptr::null_mut(), 0);
         }
         let mut fresh = Fresh {
             nodes: Vec::new(),
@@ -318,26 +330,26 @@ impl RawTree {
         fill_node(node, Shape::Range, true, 0, p.as_slice());
         self.set_root(Some(Enode::new(node, true)), 1);
         self.add_len(is_entry(word) as isize);
-        Ok(0)
+        Ok(core::ptr::null_mut())
     }
 
     /// Extends an empty store over the empty ranges that touch it.
     fn widen_empty(&self, mut first: u64, mut last: u64) -> (u64, u64) {
         let (s, _, w) = self.range_at(first);
-        if w == 0 {
+        if w.is_null() {
             first = s;
         } else if s == first && first > 0 {
             let (s2, _, w2) = self.range_at(first - 1);
-            if w2 == 0 {
+            if w2.is_null() {
                 first = s2;
             }
         }
         let (_, e, w) = self.range_at(last);
-        if w == 0 {
+        if w.is_null() {
             last = e;
         } else if e == last && last < u64::MAX {
             let (_, e2, w2) = self.range_at(last + 1);
-            if w2 == 0 {
+            if w2.is_null() {
                 last = e2;
             }
         }
@@ -352,9 +364,9 @@ impl RawTree {
         right: &Path,
         first: u64,
         last: u64,
-        word: usize,
+        word: Word,
         ctx: &WriteCtx<'_, '_>,
-    ) -> Option<usize> {
+    ) -> Option<Word> {
         let leaf = left.leaf();
         if leaf.node != right.leaf().node {
             return None;
@@ -363,31 +375,32 @@ impl RawTree {
         if s != first || e != last {
             return None;
         }
-        // An empty last slot is only allowed in the right-most leaf.
-        if word == 0 && leaf.offset == leaf.end && leaf.max != u64::MAX {
+        // An empty last slot is only allowed in the right-most leaf, and a root leaf left with
+        // nothing but empty space must become an empty tree: both take the general path.
+        if word.is_null() && ((leaf.offset == leaf.end && leaf.max != u64::MAX) || leaf.end == 0) {
             return None;
         }
         leaf.node.set_slot(Shape::Range, leaf.offset, word);
         self.add_len(is_entry(word) as isize - is_entry(old) as isize);
-        if self.kind == crate::TreeKind::Alloc && ((old == 0) != (word == 0)) {
+        if self.kind == crate::TreeKind::Alloc && (old.is_null() != word.is_null()) {
             gap::update_upwards(left, left.len() - 1);
         }
         Some(self.dispose_old(old, ctx))
     }
 
     /// Returns `old` to the caller or disposes of it.
-    fn dispose_old(&self, old: usize, ctx: &WriteCtx<'_, '_>) -> usize {
+    fn dispose_old(&self, old: Word, ctx: &WriteCtx<'_, '_>) -> Word {
         if !is_entry(old) {
-            return 0;
+            return ptr::null_mut();
         }
         if ctx.want_old {
             return old;
         }
         self.dispose_words(&[old], ctx.reclaim);
-        0
+        ptr::null_mut()
     }
 
-    fn dispose_words(&self, words: &[usize], reclaim: Reclaim<'_>) {
+    fn dispose_words(&self, words: &[Word], reclaim: Reclaim<'_>) {
         let drop_entry = self.drop_entry;
         for &w in words.iter().filter(|&&w| is_entry(w)) {
             match reclaim {
@@ -407,9 +420,9 @@ impl RawTree {
         mut right: Path,
         (first, last): (u64, u64),
         asked_first: u64,
-        word: usize,
+        word: Word,
         ctx: &WriteCtx<'_, '_>,
-    ) -> Result<usize, Error> {
+    ) -> Result<Word, Error> {
         let internal = self.internal_shape();
         let in_place = matches!(ctx.reclaim, Reclaim::Now);
         let mut garbage = Garbage::default();
@@ -417,11 +430,11 @@ impl RawTree {
             nodes: Vec::new(),
             pool: ctx.pool,
         };
-        let mut clones: Vec<usize> = Vec::new();
+        let mut clones: Vec<Word> = Vec::new();
 
         // Leaf pieces: what survives of the two leaves around the new range.
         let mut p = Pieces::new();
-        let mut old_at_first = 0usize;
+        let mut old_at_first: Word = ptr::null_mut();
         let mut returned_old = false;
         let mut new_pushed = false;
         let mut new_index = 0;
@@ -429,7 +442,11 @@ impl RawTree {
         let lf = *left.leaf();
         let rf = *right.leaf();
         let both = [lf, rf];
-        let leaves = if lf.node == rf.node { &both[..1] } else { &both[..] };
+        let leaves = if lf.node == rf.node {
+            &both[..1]
+        } else {
+            &both[..]
+        };
         for f in leaves {
             entries_before += (0..=f.end).filter(|&i| is_entry(f.word(i))).count() as isize;
             garbage.nodes.push(f.node);
@@ -485,7 +502,7 @@ impl RawTree {
             }
         }
         debug_assert!(new_pushed);
-        let mut old_result = 0usize;
+        let mut old_result: Word = ptr::null_mut();
         if returned_old {
             old_result = old_at_first;
         } else if ctx.want_old && is_entry(old_at_first) {
@@ -511,7 +528,7 @@ impl RawTree {
             // end a leaf with an empty range.
             if depth > 0 && span_max != u64::MAX {
                 let thin = p.len < shape.min_slots();
-                let empty_end = leaf && p.buf[p.len - 1].word == 0;
+                let empty_end = leaf && p.buf[p.len - 1].word.is_null();
                 if thin || empty_end {
                     let mut n = Path::empty();
                     n.descend(Some(root), internal, span_max + 1, depth + 1);
@@ -536,13 +553,24 @@ impl RawTree {
             let same = left.at(depth).node == right.at(depth).node;
 
             if depth == 0 {
-                break self.finish_at_root(&p, shape, leaf, append, in_place, &mut fresh, &mut garbage);
+                break self.finish_at_root(
+                    &p,
+                    shape,
+                    leaf,
+                    append,
+                    in_place,
+                    &mut fresh,
+                    &mut garbage,
+                );
             }
 
+            // A span over a whole level goes on up, so the root can shrink or empty.
+            let whole_level = span_min == 0 && span_max == u64::MAX;
             let single = same
+                && !whole_level
                 && p.len <= shape.slots()
                 && (span_max == u64::MAX
-                    || (p.len >= shape.min_slots() && !(leaf && p.buf[p.len - 1].word == 0)));
+                    || (p.len >= shape.min_slots() && !(leaf && p.buf[p.len - 1].word.is_null())));
             if single {
                 let f = *left.at(depth);
                 let node = if in_place {
@@ -647,7 +675,7 @@ impl RawTree {
         for &(n, is_leaf) in &fresh.nodes {
             if !is_leaf && !garbage.nodes.contains(&n) {
                 let count = (0..internal.slots())
-                    .take_while(|&i| n.slot(internal, i) != 0)
+                    .take_while(|&i| !n.slot(internal, i).is_null())
                     .count();
                 adopt_children(n, internal, count);
             }
@@ -706,7 +734,7 @@ impl RawTree {
         let internal = self.internal_shape();
         let old_root = self.root().expect("non-empty tree");
         let mut height = self.height();
-        if leaf && p.len == 1 && p.buf[0].word == 0 {
+        if leaf && p.len == 1 && p.buf[0].word.is_null() {
             garbage.nodes.push(old_root.node());
             self.set_root(None, 0);
             return Ok(());
@@ -722,7 +750,7 @@ impl RawTree {
                 }
                 let cn = child.node();
                 let count = (0..internal.slots())
-                    .take_while(|&i| cn.slot(internal, i) != 0)
+                    .take_while(|&i| !cn.slot(internal, i).is_null())
                     .count();
                 if count != 1 {
                     break;
@@ -730,6 +758,16 @@ impl RawTree {
                 garbage.nodes.push(cn);
                 child = Enode::from_word(cn.slot(internal, 0)).expect("child");
                 height -= 1;
+            }
+            if child.is_leaf() {
+                let leaf = child.node();
+                let only_empty =
+                    leaf.slot(Shape::Range, 0).is_null() && leaf.end(Shape::Range, u64::MAX) == 0;
+                if only_empty {
+                    garbage.nodes.push(leaf);
+                    self.set_root(None, 0);
+                    return Ok(());
+                }
             }
             self.set_root(Some(child), height);
             return Ok(());

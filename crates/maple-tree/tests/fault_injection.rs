@@ -6,6 +6,8 @@ use std::sync::Arc;
 use maple_tree::{fault, Error, MapleTree, TreeKind};
 
 type T = MapleTree<Arc<u64>>;
+/// One write path under test.
+type Case<'a> = Box<dyn Fn(&mut T) -> Result<(), Error> + 'a>;
 
 fn snapshot(t: &T) -> Vec<(std::ops::RangeInclusive<u64>, u64)> {
     t.iter().map(|(r, v)| (r, **v)).collect()
@@ -53,13 +55,19 @@ fn every_write_path_fails_cleanly() {
             let build = || tree(kind, n, &marker);
             // Split inside a range, spanning store across many nodes, store at the end,
             // a NULL store that rebalances, a full-range store, an insert.
-            let cases: Vec<Box<dyn Fn(&mut T) -> Result<(), Error>>> = vec![
+            let cases: Vec<Case> = vec![
                 Box::new(|t| t.store_range(12..=13, Arc::new(1)).map(drop)),
                 Box::new(|t| t.store_range(5..=n * 7 + 5, Arc::new(2)).map(drop)),
-                Box::new(|t| t.store_range(n * 10 + 100..=n * 10 + 200, Arc::new(3)).map(drop)),
+                Box::new(|t| {
+                    t.store_range(n * 10 + 100..=n * 10 + 200, Arc::new(3))
+                        .map(drop)
+                }),
                 Box::new(|t| t.erase_range(0..=n * 9).map(drop)),
                 Box::new(|t| t.store_range(0..=u64::MAX, Arc::new(4)).map(drop)),
-                Box::new(|t| t.insert_range(u64::MAX - 5..=u64::MAX, Arc::new(5)).map_err(|e| e.error)),
+                Box::new(|t| {
+                    t.insert_range(u64::MAX - 5..=u64::MAX, Arc::new(5))
+                        .map_err(|e| e.error)
+                }),
                 Box::new(|t| t.try_dup().map(drop)),
             ];
             for case in &cases {

@@ -22,7 +22,9 @@ fn trace_ops() -> Vec<(u64, u64, bool)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance");
     let mut ops = Vec::new();
     for name in ["erase2-set09.txt", "erase2-set23.txt", "erase2-set25.txt"] {
-        let Ok(text) = std::fs::read_to_string(dir.join(name)) else { continue };
+        let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
+            continue;
+        };
         for line in text.lines() {
             let w: Vec<&str> = line.split_whitespace().collect();
             match w.as_slice() {
@@ -46,7 +48,7 @@ fn trace_ops() -> Vec<(u64, u64, bool)> {
             x ^= x >> 7;
             x ^= x << 17;
             let f = x % 1_000_000;
-            ops.push((f, f + x % 500, x % 3 != 0));
+            ops.push((f, f + x % 500, !x.is_multiple_of(3)));
         }
     }
     ops

@@ -1,0 +1,11 @@
+//! Library side of the `maple` command-line tool: the conformance-script engine
+//! ([`replay`]), node pictures ([`dump`]), peer comparisons ([`compare`]) and the
+//! fork benchmark over the address-space model ([`spawn`]).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod compare;
+pub mod dump;
+pub mod replay;
+pub mod rng;
+pub mod spawn;

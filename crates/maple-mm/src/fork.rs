@@ -1,0 +1,136 @@
+//! fork: `dup_mmap` in three strategies, with failure injection.
+
+use crate::error::MmError;
+use crate::flags::*;
+use crate::lock::MmSeq;
+use crate::mm::{Mm, MmCounters, MmState};
+use crate::tree::{ForkBuild, VmaRef};
+use crate::vma::next_id;
+use crate::vma::VmaTracker;
+use std::sync::Arc;
+
+/// How the child's VMA tree is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ForkStrategy {
+    /// Kernels before 6.8: walk the parent and store each copy into a fresh tree.
+    Rebuild,
+    /// 6.8+: `__mt_dup` the tree, then replace each entry with the child's copy.
+    Dup,
+    /// One fused pass (`MapleTree::try_dup_map`).
+    DupMap,
+}
+
+impl ForkStrategy {
+    /// All strategies.
+    pub const ALL: [ForkStrategy; 3] = [
+        ForkStrategy::Rebuild,
+        ForkStrategy::Dup,
+        ForkStrategy::DupMap,
+    ];
+
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForkStrategy::Rebuild => "rebuild",
+            ForkStrategy::Dup => "dup",
+            ForkStrategy::DupMap => "dup_map",
+        }
+    }
+}
+
+/// Fork options: failure injection and copy tracking.
+#[derive(Clone, Debug, Default)]
+pub struct ForkOptions {
+    /// Fail with -ENOMEM when reaching the parent's VMA number `k` (0-based, address
+    /// order), before anything is done for it.
+    pub fail_at: Option<usize>,
+    /// Record copies/removals/frees of the child's VMAs.
+    pub tracker: Option<Arc<VmaTracker>>,
+}
+
+impl Mm {
+    /// `fork()`'s `dup_mm`: a child address space.
+    pub fn fork(&self, strategy: ForkStrategy) -> Result<Mm, MmError> {
+        self.fork_with(strategy, &ForkOptions::default())
+    }
+
+    /// [`Mm::fork`] with options. On failure the partial child is torn down (every VMA
+    /// copied so far released exactly once, nothing after the failure point touched) and
+    /// the parent is unchanged.
+    pub fn fork_with(&self, strategy: ForkStrategy, opts: &ForkOptions) -> Result<Mm, MmError> {
+        // mmap_write_lock(oldmm): parent VMAs write-locked below stay locked until the end.
+        let parent = self.mmap_write_lock();
+        // The child is private until returned: its tree is built first and the Mm assembled
+        // around it; its sequence is held odd meanwhile (mmap_write_lock_nested(mm)).
+        let child_id = next_id();
+        let child_seq = MmSeq::new();
+        child_seq.write_begin();
+        let pc = &parent.st.c;
+        let mut cst = MmState {
+            c: MmCounters {
+                total_vm: pc.total_vm,
+                data_vm: pc.data_vm,
+                exec_vm: pc.exec_vm,
+                stack_vm: pc.stack_vm,
+                ..Default::default()
+            },
+            layout: parent.st.layout.clone(),
+            brk: parent.st.brk,
+            start_brk: parent.st.start_brk,
+            unstable: false,
+        };
+        let parent_committed = pc.committed;
+        let mut idx = 0usize;
+        let mut copy = |v: &VmaRef| -> Result<Option<VmaRef>, MmError> {
+            let i = idx;
+            idx += 1;
+            parent.vma_start_write(v);
+            if opts.fail_at == Some(i) {
+                return Err(MmError::NoMem);
+            }
+            let f = v.flags();
+            let n = v.pages();
+            if f & VM_DONTCOPY != 0 {
+                cst.stat_account(f, -(n as i64));
+                return Ok(None);
+            }
+            if f & VM_ACCOUNT != 0 {
+                // Committed memory is global in the kernel: the child's charge competes
+                // with the parent's (security_vm_enough_memory_mm(oldmm, …)).
+                if let Some(limit) = cst.layout.commit_limit {
+                    if parent_committed + cst.c.committed + n > limit {
+                        return Err(MmError::NoMem);
+                    }
+                }
+                cst.c.committed += n;
+            }
+            let c = Arc::new(v.dup_for_fork(child_id, opts.tracker.as_ref()));
+            // vm_flags_clear(tmp, VM_LOCKED_MASK) write-locks the copy in the child.
+            c.lock.start_write(&child_seq);
+            c.lock.mark_attached();
+            cst.c.map_count += 1;
+            Ok(Some(c))
+        };
+        let build: ForkBuild = match strategy {
+            ForkStrategy::Rebuild => self.tree.fork_rebuild(&mut copy),
+            ForkStrategy::Dup => self.tree.fork_dup(&mut copy),
+            ForkStrategy::DupMap => self.tree.fork_dup_map(&mut copy),
+        };
+        // MMF_UNSTABLE: teardown must stop at the zero-entry marker.
+        cst.unstable = build.result.is_err() && build.marker.is_some();
+        child_seq.write_end();
+        let marker = build.marker;
+        let child = Mm::from_parts(child_id, build.tree, child_seq, cst);
+        drop(parent);
+        match build.result {
+            Ok(()) => Ok(child),
+            Err(e) => {
+                if let Some(m) = &marker {
+                    debug_assert!(child.tree.is_reserved(*m.start()));
+                }
+                child.teardown();
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,426 @@
+//! `struct vm_area_struct`, `struct anon_vma` and file identities.
+
+use crate::flags::*;
+use crate::lock::VmaLock;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A file identity (`struct file`): VMAs merge only if they map the same file.
+#[derive(Debug)]
+pub struct File {
+    id: u64,
+    name: String,
+    readable: bool,
+    writable: bool,
+    special: bool,
+}
+
+/// Shared handle to a [`File`].
+pub type FileRef = Arc<File>;
+
+impl File {
+    /// A regular file opened with the given modes.
+    pub fn new(name: impl Into<String>, readable: bool, writable: bool) -> FileRef {
+        Arc::new(File {
+            id: next_id(),
+            name: name.into(),
+            readable,
+            writable,
+            special: false,
+        })
+    }
+
+    /// A special mapping object (vdso, vvar, shmem for shared anonymous memory…): it has
+    /// `vm_ops`, so the VMA is not anonymous, and it is unique (never merges).
+    pub fn special(name: impl Into<String>) -> FileRef {
+        Arc::new(File {
+            id: next_id(),
+            name: name.into(),
+            readable: true,
+            writable: true,
+            special: true,
+        })
+    }
+
+    /// Unique identity.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+    /// Path shown in /proc/PID/maps.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Opened for reading (`FMODE_READ`).
+    pub fn readable(&self) -> bool {
+        self.readable
+    }
+    /// Opened for writing (`FMODE_WRITE`).
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+    /// Special mapping (vdso etc.).
+    pub fn is_special(&self) -> bool {
+        self.special
+    }
+}
+
+/// `struct anon_vma`, assigned to a VMA at its first write fault (or inherited on fork).
+///
+/// The model keeps the part that matters for merging: identity, and the length of the
+/// `anon_vma_chain` of the VMAs using it (1 = singular; a fork child's chain also links
+/// every ancestor's anon_vma).
+#[derive(Debug)]
+pub struct AnonVma {
+    id: u64,
+    parent: Option<Arc<AnonVma>>,
+    depth: usize,
+}
+
+impl AnonVma {
+    /// A fresh anon_vma (`anon_vma_prepare`): chain is singular.
+    pub fn new() -> Arc<AnonVma> {
+        Arc::new(AnonVma {
+            id: next_id(),
+            parent: None,
+            depth: 1,
+        })
+    }
+    /// `anon_vma_fork`: the child's anon_vma, chained to the parent's.
+    pub fn fork(parent: &Arc<AnonVma>) -> Arc<AnonVma> {
+        Arc::new(AnonVma {
+            id: next_id(),
+            parent: Some(parent.clone()),
+            depth: parent.depth + 1,
+        })
+    }
+    /// Unique identity.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+    /// The anon_vma this one was forked from.
+    pub fn parent(&self) -> Option<&Arc<AnonVma>> {
+        self.parent.as_ref()
+    }
+    /// Length of the anon_vma_chain of a VMA using this anon_vma.
+    pub fn chain_len(&self) -> usize {
+        self.depth
+    }
+}
+
+/// Counts VMA copies, removals and frees per origin address, for fork-failure tests.
+#[derive(Debug, Default)]
+pub struct VmaTracker {
+    copies: AtomicUsize,
+    removed: AtomicUsize,
+    dropped: AtomicUsize,
+    per_origin: Mutex<BTreeMap<u64, [usize; 3]>>,
+}
+
+impl VmaTracker {
+    /// New, shareable tracker.
+    pub fn new() -> Arc<VmaTracker> {
+        Arc::new(VmaTracker::default())
+    }
+    fn bump(&self, origin: u64, which: usize) {
+        let mut m = self.per_origin.lock().unwrap();
+        m.entry(origin).or_default()[which] += 1;
+    }
+    pub(crate) fn copied(&self, origin: u64) {
+        self.copies.fetch_add(1, Ordering::SeqCst);
+        self.bump(origin, 0);
+    }
+    pub(crate) fn removed(&self, origin: u64) {
+        self.removed.fetch_add(1, Ordering::SeqCst);
+        self.bump(origin, 1);
+    }
+    fn dropped(&self, origin: u64) {
+        self.dropped.fetch_add(1, Ordering::SeqCst);
+        self.bump(origin, 2);
+    }
+    /// Total copies made (`vm_area_dup` in fork).
+    pub fn copies(&self) -> usize {
+        self.copies.load(Ordering::SeqCst)
+    }
+    /// Total copies released by a teardown (`remove_vma`).
+    pub fn removals(&self) -> usize {
+        self.removed.load(Ordering::SeqCst)
+    }
+    /// Total copies freed (Rust drop of the VMA object).
+    pub fn drops(&self) -> usize {
+        self.dropped.load(Ordering::SeqCst)
+    }
+    /// `[copies, removals, drops]` for the copy of the parent VMA starting at `origin`.
+    pub fn counts(&self, origin: u64) -> [usize; 3] {
+        self.per_origin
+            .lock()
+            .unwrap()
+            .get(&origin)
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// A virtual memory area `[start, end)`.
+///
+/// Range, pgoff and flags change in place (like the kernel's), but only by the holder of
+/// the mmap write lock after write-locking the VMA; they are atomics so that lock-free
+/// readers that have not yet taken the VMA read lock can look at them safely.
+pub struct Vma {
+    id: u64,
+    mm_id: AtomicU64,
+    start: AtomicU64,
+    end: AtomicU64,
+    pgoff: AtomicU64,
+    flags: AtomicU64,
+    file: Option<FileRef>,
+    anon: Mutex<Option<Arc<AnonVma>>>,
+    pub(crate) lock: VmaLock,
+    faults: AtomicU64,
+    tracker: Option<Arc<VmaTracker>>,
+    origin: u64,
+}
+
+impl Vma {
+    /// `vm_area_alloc` + setup: a detached VMA with fresh lock state.
+    pub(crate) fn new(
+        mm_id: u64,
+        start: u64,
+        end: u64,
+        flags: VmFlags,
+        pgoff: u64,
+        file: Option<FileRef>,
+    ) -> Vma {
+        debug_assert!(start < end && start % PAGE_SIZE == 0 && end % PAGE_SIZE == 0);
+        Vma {
+            id: next_id(),
+            mm_id: AtomicU64::new(mm_id),
+            start: AtomicU64::new(start),
+            end: AtomicU64::new(end),
+            pgoff: AtomicU64::new(pgoff),
+            flags: AtomicU64::new(flags),
+            file,
+            anon: Mutex::new(None),
+            lock: VmaLock::new(),
+            faults: AtomicU64::new(0),
+            tracker: None,
+            origin: 0,
+        }
+    }
+
+    /// `vm_area_dup`: copy the fields, fresh (detached) lock state.
+    pub(crate) fn dup(&self) -> Vma {
+        let v = Vma::new(
+            self.mm_id(),
+            self.start(),
+            self.end(),
+            self.flags(),
+            self.pgoff(),
+            self.file.clone(),
+        );
+        *v.anon.lock().unwrap() = self.anon_vma();
+        v
+    }
+
+    /// Copy for a fork child (`vm_area_dup` + `anon_vma_fork`/WIPEONFORK + clear mlock).
+    pub(crate) fn dup_for_fork(&self, child_mm: u64, tracker: Option<&Arc<VmaTracker>>) -> Vma {
+        let mut v = self.dup();
+        v.mm_id.store(child_mm, Ordering::Relaxed);
+        let f = self.flags();
+        v.flags.store(f & !VM_LOCKED_MASK, Ordering::Relaxed);
+        let anon = if f & VM_WIPEONFORK != 0 {
+            None
+        } else {
+            self.anon_vma().map(|a| AnonVma::fork(&a))
+        };
+        *v.anon.get_mut().unwrap() = anon;
+        if let Some(t) = tracker {
+            t.copied(self.start());
+            v.tracker = Some(t.clone());
+            v.origin = self.start();
+        }
+        v
+    }
+
+    /// Unique object identity (the "pointer").
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+    /// Identity of the owning mm (`vm_mm`).
+    pub fn mm_id(&self) -> u64 {
+        self.mm_id.load(Ordering::Relaxed)
+    }
+    /// First byte (`vm_start`).
+    pub fn start(&self) -> u64 {
+        self.start.load(Ordering::Acquire)
+    }
+    /// One past the last byte (`vm_end`).
+    pub fn end(&self) -> u64 {
+        self.end.load(Ordering::Acquire)
+    }
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.end() - self.start()
+    }
+    /// Always false (VMAs are never empty); for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+    /// Length in pages.
+    pub fn pages(&self) -> u64 {
+        pages(self.len())
+    }
+    /// Page offset of `start` (`vm_pgoff`).
+    pub fn pgoff(&self) -> u64 {
+        self.pgoff.load(Ordering::Acquire)
+    }
+    /// `VM_*` flags.
+    pub fn flags(&self) -> VmFlags {
+        self.flags.load(Ordering::Acquire)
+    }
+    /// Backing file, if any.
+    pub fn file(&self) -> Option<&FileRef> {
+        self.file.as_ref()
+    }
+    /// `vma_is_anonymous` (no `vm_ops`: no file and no special mapping).
+    pub fn is_anonymous(&self) -> bool {
+        self.file.is_none()
+    }
+    /// The anon_vma, if the VMA has been write-faulted (or inherited one).
+    pub fn anon_vma(&self) -> Option<Arc<AnonVma>> {
+        self.anon.lock().unwrap().clone()
+    }
+    /// Whether attached to an mm tree (`vm_refcnt != 0`).
+    pub fn is_attached(&self) -> bool {
+        self.lock.is_attached()
+    }
+    /// The per-VMA lock state.
+    pub fn lock_state(&self) -> &VmaLock {
+        &self.lock
+    }
+    /// Number of faults handled on this VMA.
+    pub fn fault_count(&self) -> u64 {
+        self.faults.load(Ordering::Relaxed)
+    }
+    /// Whether `addr` lies in `[start, end)`.
+    pub fn contains(&self, addr: u64) -> bool {
+        self.start() <= addr && addr < self.end()
+    }
+    /// `vma_is_fork_child`: has an anon_vma whose chain is not singular.
+    pub(crate) fn is_fork_child(&self) -> bool {
+        self.anon_vma().is_some_and(|a| a.chain_len() > 1)
+    }
+
+    pub(crate) fn set_start(&self, v: u64) {
+        self.start.store(v, Ordering::Release)
+    }
+    pub(crate) fn set_end(&self, v: u64) {
+        self.end.store(v, Ordering::Release)
+    }
+    pub(crate) fn set_pgoff(&self, v: u64) {
+        self.pgoff.store(v, Ordering::Release)
+    }
+    pub(crate) fn set_flags(&self, v: VmFlags) {
+        self.flags.store(v, Ordering::Release)
+    }
+    pub(crate) fn set_anon(&self, a: Option<Arc<AnonVma>>) {
+        *self.anon.lock().unwrap() = a;
+    }
+    /// Set the anon_vma if still unset (`anon_vma_prepare`'s locked re-check).
+    pub(crate) fn set_anon_if_none(&self, a: Arc<AnonVma>) {
+        let mut g = self.anon.lock().unwrap();
+        if g.is_none() {
+            *g = Some(a);
+        }
+    }
+    pub(crate) fn count_fault(&self) {
+        self.faults.fetch_add(1, Ordering::Relaxed);
+    }
+    /// `remove_vma` bookkeeping for the fork tracker.
+    pub(crate) fn note_removed(&self) {
+        if let Some(t) = &self.tracker {
+            t.removed(self.origin);
+        }
+    }
+
+    /// A plain-data snapshot of the VMA.
+    pub fn info(&self) -> VmaInfo {
+        let anon = self.anon_vma().map(|a| AnonInfo {
+            chain_len: a.chain_len(),
+            parent: a.parent().map(|p| p.id()),
+        });
+        VmaInfo {
+            start: self.start(),
+            end: self.end(),
+            flags: self.flags(),
+            pgoff: self.pgoff(),
+            file: self.file.as_ref().map(|f| f.id()),
+            anon,
+        }
+    }
+}
+
+impl Drop for Vma {
+    fn drop(&mut self) {
+        if let Some(t) = &self.tracker {
+            t.dropped(self.origin);
+        }
+    }
+}
+
+impl fmt::Debug for Vma {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Vma#{}[{:#x}-{:#x} {} flags={:#x} pgoff={:#x}{}{}]",
+            self.id,
+            self.start(),
+            self.end(),
+            perms_string(self.flags()),
+            self.flags(),
+            self.pgoff(),
+            match &self.file {
+                Some(fl) => format!(" file={}", fl.name()),
+                None => String::new(),
+            },
+            match self.anon_vma() {
+                Some(a) => format!(" anon#{}", a.id()),
+                None => String::new(),
+            }
+        )
+    }
+}
+
+/// The anon part of [`VmaInfo`], comparable across forks (identities of fresh anon_vmas
+/// differ between children, their shape does not).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AnonInfo {
+    /// anon_vma_chain length.
+    pub chain_len: usize,
+    /// Identity of the anon_vma it was forked from.
+    pub parent: Option<u64>,
+}
+
+/// Plain-data view of a VMA.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct VmaInfo {
+    /// `vm_start`.
+    pub start: u64,
+    /// `vm_end`.
+    pub end: u64,
+    /// `vm_flags`.
+    pub flags: VmFlags,
+    /// `vm_pgoff`.
+    pub pgoff: u64,
+    /// File identity.
+    pub file: Option<u64>,
+    /// anon_vma shape.
+    pub anon: Option<AnonInfo>,
+}
