@@ -7,6 +7,8 @@ use core::marker::PhantomData;
 use core::ops::RangeInclusive;
 
 use crate::entry::{borrow_slot, into_word, is_entry, zero_word, Entry, HasCloneOps, Word};
+use core::sync::atomic::AtomicPtr;
+
 use crate::path::{Frame, Path};
 use crate::raw::RawTree;
 use crate::tree::MapleTree;
@@ -417,10 +419,15 @@ impl<E: Entry + Clone> CursorMut<'_, E> {
 }
 
 /// A double-ended walk over the leaf slots of `[lo, hi]`.
+///
+/// Each end keeps its path for moving between leaves and a copy of its current leaf frame for
+/// stepping within a leaf, which is where nearly all the work is.
 pub(crate) struct RawIter<'a> {
     tree: &'a RawTree,
     front: Path,
     back: Path,
+    front_leaf: Option<Frame>,
+    back_leaf: Option<Frame>,
     lo: u64,
     hi: u64,
     done: bool,
@@ -432,6 +439,8 @@ impl<'a> RawIter<'a> {
             tree,
             front: Path::empty(),
             back: Path::empty(),
+            front_leaf: None,
+            back_leaf: None,
             lo,
             hi,
             done: lo > hi || tree.root().is_none(),
@@ -439,48 +448,71 @@ impl<'a> RawIter<'a> {
         if !it.done {
             it.front = tree.path_to(lo);
             it.back = tree.path_to(hi);
+            it.front_leaf = Some(*it.front.leaf());
+            it.back_leaf = Some(*it.back.leaf());
         }
         it
     }
 
-    /// The next (or, backwards, previous) stored entry: its range, word and leaf frame.
-    pub(crate) fn pull(&mut self, forward: bool) -> Option<(u64, u64, Word, Frame)> {
-        let internal = self.tree.internal_shape();
-        loop {
-            if self.done {
-                return None;
-            }
-            let path = if forward { &self.front } else { &self.back };
-            let (s, e, w) = path.current();
-            let leaf = *path.leaf();
+    /// The next (or, backwards, previous) stored entry: its range, word and slot.
+    #[inline]
+    pub(crate) fn pull(&mut self, forward: bool) -> Option<(u64, u64, Word, *const AtomicPtr<()>)> {
+        while !self.done {
+            let leaf = if forward {
+                &mut self.front_leaf
+            } else {
+                &mut self.back_leaf
+            };
+            let f = leaf.as_mut()?;
+            let i = f.offset;
+            let (s, e, w) = (f.slot_min(i), f.slot_max(i), f.word(i));
+            let slot = f.node.slot_ref(f.shape, i) as *const AtomicPtr<()>;
             if forward {
                 if e >= self.hi {
                     self.done = true;
                 } else {
                     self.lo = e + 1;
+                    if i < f.end {
+                        f.offset += 1;
+                    } else {
+                        self.change_leaf(true);
+                    }
                 }
             } else if s <= self.lo {
                 self.done = true;
             } else {
                 self.hi = s - 1;
+                if i > 0 {
+                    f.offset -= 1;
+                } else {
+                    self.change_leaf(false);
+                }
             }
-            self.advance(forward, internal);
             if is_entry(w) {
-                return Some((s, e, w, leaf));
+                return Some((s, e, w, slot));
             }
         }
+        None
     }
 
-    fn advance(&mut self, forward: bool, internal: crate::node::Shape) {
-        if self.done {
-            return;
-        }
-        let moved = if forward {
-            self.front.next_slot(internal)
+    #[cold]
+    fn change_leaf(&mut self, forward: bool) {
+        let internal = self.tree.internal_shape();
+        let (path, leaf) = if forward {
+            (&mut self.front, &mut self.front_leaf)
         } else {
-            self.back.prev_slot(internal)
+            (&mut self.back, &mut self.back_leaf)
         };
-        if !moved {
+        let at_edge = leaf.map_or(0, |f| f.offset);
+        path.leaf_mut().offset = at_edge;
+        let moved = if forward {
+            path.next_slot(internal)
+        } else {
+            path.prev_slot(internal)
+        };
+        if moved {
+            *leaf = Some(*path.leaf());
+        } else {
             self.done = true;
         }
     }
@@ -503,12 +535,10 @@ impl<'a, E: Entry> Iter<'a, E> {
         }
     }
     fn pull(&mut self, forward: bool) -> Option<(RangeInclusive<u64>, &'a E)> {
-        let (s, e, _, leaf) = self.it.pull(forward)?;
+        let (s, e, _, slot) = self.it.pull(forward)?;
         // SAFETY: the tree is borrowed shared for 'a, so no write (and no free of this node)
         // happens while the reference lives; the slot holds an `E`.
-        let r = unsafe {
-            borrow_slot::<E>(&*(leaf.node.slot_ref(leaf.shape, leaf.offset) as *const _))
-        };
+        let r = unsafe { borrow_slot::<E>(&*slot) };
         Some((s..=e, r))
     }
 }

@@ -311,6 +311,25 @@ impl NodePtr {
         i
     }
 
+    /// The slot holding `index` and the last used slot, in one scan of the pivots.
+    #[inline]
+    pub(crate) fn offset_and_end(self, shape: Shape, index: u64, max: u64) -> (usize, usize) {
+        if shape == Shape::Arange {
+            let end = self.meta().0;
+            return (self.offset_of(shape, index).min(end), end);
+        }
+        let n = shape.pivots();
+        let mut i = 0;
+        while i < n && self.pivot(i) < index {
+            i += 1;
+        }
+        let offset = i;
+        while i < n && self.pivot(i) < max {
+            i += 1;
+        }
+        (offset.min(i), i)
+    }
+
     /// The pivot of slot `i` in a node with maximum `max` and last used offset `end`.
     #[inline]
     pub(crate) fn pivot_or_max(self, i: usize, end: usize, max: u64) -> u64 {

@@ -5,6 +5,8 @@
 //! `next`/`prev` move along the leaf and climb only as far as needed, so a full iteration is
 //! amortised O(1) per entry.
 
+use core::mem::MaybeUninit;
+
 use crate::entry::Word;
 use crate::node::{Enode, NodePtr, Shape, MAX_HEIGHT};
 
@@ -63,16 +65,31 @@ impl Frame {
 }
 
 /// Frames from the root (index 0) down to a leaf (index `len - 1`).
-#[derive(Clone)]
+///
+/// The frame array is left uninitialised past `len`, so creating a path costs nothing: trees
+/// are rarely more than a handful of levels deep, while the array has room for the kernel's
+/// maximum height.
 pub(crate) struct Path {
-    frames: [Option<Frame>; MAX_HEIGHT],
+    frames: [MaybeUninit<Frame>; MAX_HEIGHT],
     len: usize,
 }
 
+impl Clone for Path {
+    fn clone(&self) -> Path {
+        let mut p = Path::empty();
+        p.frames[..self.len].copy_from_slice(&self.frames[..self.len]);
+        p.len = self.len;
+        p
+    }
+}
+
 impl Path {
-    pub(crate) const fn empty() -> Path {
+    #[inline]
+    pub(crate) fn empty() -> Path {
         Path {
-            frames: [None; MAX_HEIGHT],
+            // SAFETY: an array of `MaybeUninit` needs no initialisation (the idiom from the
+            // `MaybeUninit` docs); unlike `[MaybeUninit::uninit(); N]` it compiles to nothing.
+            frames: unsafe { MaybeUninit::uninit().assume_init() },
             len: 0,
         }
     }
@@ -86,19 +103,28 @@ impl Path {
     }
     #[inline]
     pub(crate) fn at(&self, depth: usize) -> &Frame {
-        self.frames[depth].as_ref().expect("frame within path")
+        assert!(depth < self.len, "frame within path");
+        // SAFETY: frames below `len` were written by `push` (the only place `len` grows).
+        unsafe { self.frames[depth].assume_init_ref() }
     }
     #[inline]
     pub(crate) fn at_mut(&mut self, depth: usize) -> &mut Frame {
-        self.frames[depth].as_mut().expect("frame within path")
+        assert!(depth < self.len, "frame within path");
+        // SAFETY: as in `at`.
+        unsafe { self.frames[depth].assume_init_mut() }
     }
     #[inline]
     pub(crate) fn leaf(&self) -> &Frame {
         self.at(self.len - 1)
     }
     #[inline]
+    pub(crate) fn leaf_mut(&mut self) -> &mut Frame {
+        let d = self.len - 1;
+        self.at_mut(d)
+    }
+    #[inline]
     fn push(&mut self, f: Frame) {
-        self.frames[self.len] = Some(f);
+        self.frames[self.len] = MaybeUninit::new(f);
         self.len += 1;
     }
     pub(crate) fn clear(&mut self) {
@@ -116,21 +142,37 @@ impl Path {
     ) {
         self.clear();
         let Some(root) = root else { return };
-        let mut frame = Frame::new(root, internal, 0, u64::MAX);
+        let (mut enode, mut min, mut max) = (root, 0, u64::MAX);
         loop {
-            frame.offset = frame.node.offset_of(frame.shape, index).min(frame.end);
-            let leaf = frame.leaf;
+            let leaf = enode.is_leaf();
+            let shape = if leaf { Shape::Range } else { internal };
+            let node = enode.node();
+            // One scan finds both the slot holding `index` and the node's last used slot.
+            let (offset, end) = node.offset_and_end(shape, index, max);
+            let frame = Frame {
+                node,
+                min,
+                max,
+                offset,
+                end,
+                shape,
+                leaf,
+            };
             self.push(frame);
             if leaf || self.len == max_depth {
                 return;
             }
-            frame = frame.child(frame.offset, internal);
+            let child_min = frame.slot_min(offset);
+            max = frame.slot_max(offset);
+            min = child_min;
+            enode = Enode::from_word(frame.word(offset)).expect("internal slot holds a child");
         }
     }
 
     /// Re-descends from level `depth` (whose offset is already set) to the left-most
     /// (`rightmost == false`) or right-most leaf slot below it.
     fn descend_edge(&mut self, depth: usize, internal: Shape, rightmost: bool) {
+        debug_assert!(depth < self.len);
         self.len = depth + 1;
         let mut frame = *self.at(depth);
         while !frame.leaf {
@@ -142,7 +184,20 @@ impl Path {
     }
 
     /// Moves to the next leaf slot. Returns false (and leaves the path unchanged) at the end.
+    #[inline]
     pub(crate) fn next_slot(&mut self, internal: Shape) -> bool {
+        let d = self.len - 1;
+        let leaf = self.at_mut(d);
+        if leaf.offset < leaf.end {
+            leaf.offset += 1;
+            return true;
+        }
+        self.next_leaf(internal)
+    }
+
+    /// Moves to the first slot of the next leaf.
+    #[cold]
+    fn next_leaf(&mut self, internal: Shape) -> bool {
         let mut depth = self.len;
         while depth > 0 {
             depth -= 1;
@@ -157,7 +212,20 @@ impl Path {
     }
 
     /// Moves to the previous leaf slot. Returns false (path unchanged) at the start.
+    #[inline]
     pub(crate) fn prev_slot(&mut self, internal: Shape) -> bool {
+        let d = self.len - 1;
+        let leaf = self.at_mut(d);
+        if leaf.offset > 0 {
+            leaf.offset -= 1;
+            return true;
+        }
+        self.prev_leaf(internal)
+    }
+
+    /// Moves to the last slot of the previous leaf.
+    #[cold]
+    fn prev_leaf(&mut self, internal: Shape) -> bool {
         let mut depth = self.len;
         while depth > 0 {
             depth -= 1;

@@ -22,6 +22,7 @@
 
 use alloc::vec::Vec;
 
+use core::mem::MaybeUninit;
 use core::ptr;
 
 use crate::entry::{is_entry, Word};
@@ -51,27 +52,39 @@ impl Default for Piece {
 
 const PIECES_CAP: usize = 96;
 
-/// A bounded list of pieces covering a span `[min, ..]`.
+/// A bounded list of pieces covering a span `[min, ..]`, uninitialised past `len`.
 pub(crate) struct Pieces {
-    buf: [Piece; PIECES_CAP],
+    buf: [MaybeUninit<Piece>; PIECES_CAP],
     len: usize,
 }
 
 impl Pieces {
     pub(crate) fn new() -> Pieces {
         Pieces {
-            buf: [Piece::default(); PIECES_CAP],
+            // SAFETY: an array of `MaybeUninit` needs no initialisation (see `Path::empty`).
+            buf: unsafe { MaybeUninit::uninit().assume_init() },
             len: 0,
         }
     }
     #[inline]
     pub(crate) fn push(&mut self, last: u64, word: Word, gap: u64) {
-        self.buf[self.len] = Piece { last, word, gap };
+        self.buf[self.len] = MaybeUninit::new(Piece { last, word, gap });
         self.len += 1;
+    }
+    /// Replaces the contents with `other`'s (copying only the used pieces).
+    fn copy_from(&mut self, other: &Pieces) {
+        self.buf[..other.len].copy_from_slice(&other.buf[..other.len]);
+        self.len = other.len;
+    }
+    #[inline]
+    fn get(&self, i: usize) -> Piece {
+        self.as_slice()[i]
     }
     #[inline]
     pub(crate) fn as_slice(&self) -> &[Piece] {
-        &self.buf[..self.len]
+        // SAFETY: the first `len` pieces were written by `push` or `coalesce_empty`, and
+        // `MaybeUninit<Piece>` has the layout of `Piece`.
+        unsafe { &*(&self.buf[..self.len] as *const [MaybeUninit<Piece>] as *const [Piece]) }
     }
     fn entries(&self) -> usize {
         self.as_slice().iter().filter(|p| is_entry(p.word)).count()
@@ -80,11 +93,13 @@ impl Pieces {
     fn coalesce_empty(&mut self) {
         let mut out = 0;
         for i in 0..self.len {
-            let p = self.buf[i];
-            if out > 0 && p.word.is_null() && self.buf[out - 1].word.is_null() {
-                self.buf[out - 1].last = p.last;
+            let p = self.get(i);
+            if out > 0 && p.word.is_null() && self.get(out - 1).word.is_null() {
+                let mut merged = self.get(out - 1);
+                merged.last = p.last;
+                self.buf[out - 1] = MaybeUninit::new(merged);
             } else {
-                self.buf[out] = p;
+                self.buf[out] = MaybeUninit::new(p);
                 out += 1;
             }
         }
@@ -289,21 +304,27 @@ impl RawTree {
             return self.write_first_leaf(first, last, word, ctx);
         };
         let asked_first = first;
+        let mut left = Path::empty();
+        left.descend(Some(root), self.internal_shape(), first, usize::MAX);
         let (first, last) = if word.is_null() {
-            self.widen_empty(first, last)
+            self.widen_empty(&mut left, first, last)
         } else {
             (first, last)
         };
-        let left = self.path_to(first);
-        let right = if last <= left.leaf().max {
-            left.clone()
-        } else {
-            self.path_to(last)
-        };
-        if let Some(old) = self.try_exact_fit(&left, &right, first, last, word, ctx) {
+        // The right end's path, when it is not in the left end's leaf.
+        let right = (last > left.leaf().max).then(|| self.path_to(last));
+        if let Some(old) = self.try_exact_fit(&left, right.as_ref(), first, last, word, ctx) {
             return Ok(old);
         }
-        self.write_span(root, left, right, (first, last), asked_first, word, ctx)
+        self.write_span(
+            root,
+            &mut left,
+            right,
+            (first, last),
+            asked_first,
+            word,
+            ctx,
+        )
     }
 
     /// The tree is empty: one leaf with at most three slots.
@@ -333,22 +354,45 @@ impl RawTree {
         Ok(core::ptr::null_mut())
     }
 
-    /// Extends an empty store over the empty ranges that touch it.
-    fn widen_empty(&self, mut first: u64, mut last: u64) -> (u64, u64) {
-        let (s, _, w) = self.range_at(first);
-        if w.is_null() {
-            first = s;
-        } else if s == first && first > 0 {
-            let (s2, _, w2) = self.range_at(first - 1);
-            if w2.is_null() {
-                first = s2;
+    /// Extends an empty store over the empty ranges that touch it, looking at neighbouring
+    /// slots in `left`'s leaf and walking again only across a leaf edge. `left` ends up on the
+    /// (possibly new) first index.
+    fn widen_empty(&self, left: &mut Path, mut first: u64, mut last: u64) -> (u64, u64) {
+        let internal = self.internal_shape();
+        let leaf = *left.leaf();
+        let i = leaf.offset;
+        if leaf.word(i).is_null() {
+            first = leaf.slot_min(i);
+        } else if leaf.slot_min(i) == first && first > 0 {
+            if i > 0 {
+                if leaf.word(i - 1).is_null() {
+                    first = leaf.slot_min(i - 1);
+                    left.leaf_mut().offset = i - 1;
+                }
+            } else {
+                let mut prev = left.clone();
+                if prev.prev_slot(internal) && prev.current().2.is_null() {
+                    first = prev.current().0;
+                    *left = prev;
+                }
             }
         }
-        let (_, e, w) = self.range_at(last);
+        // The same on the right, from a path to `last` (the left one when in the same leaf).
+        let mut right = if last <= left.leaf().max {
+            let mut r = left.clone();
+            let f = *r.leaf();
+            r.leaf_mut().offset = (f.offset..=f.end)
+                .find(|&j| f.slot_max(j) >= last)
+                .unwrap_or(f.end);
+            r
+        } else {
+            self.path_to(last)
+        };
+        let (_, e, w) = right.current();
         if w.is_null() {
             last = e;
-        } else if e == last && last < u64::MAX {
-            let (_, e2, w2) = self.range_at(last + 1);
+        } else if e == last && last < u64::MAX && right.next_slot(internal) {
+            let (_, e2, w2) = right.current();
             if w2.is_null() {
                 last = e2;
             }
@@ -361,14 +405,14 @@ impl RawTree {
     fn try_exact_fit(
         &self,
         left: &Path,
-        right: &Path,
+        right: Option<&Path>,
         first: u64,
         last: u64,
         word: Word,
         ctx: &WriteCtx<'_, '_>,
     ) -> Option<Word> {
         let leaf = left.leaf();
-        if leaf.node != right.leaf().node {
+        if right.is_some() {
             return None;
         }
         let (s, e, old) = left.current();
@@ -416,8 +460,8 @@ impl RawTree {
     fn write_span(
         &self,
         root: Enode,
-        mut left: Path,
-        mut right: Path,
+        left: &mut Path,
+        mut right: Option<Path>,
         (first, last): (u64, u64),
         asked_first: u64,
         word: Word,
@@ -440,7 +484,7 @@ impl RawTree {
         let mut new_index = 0;
         let mut entries_before = 0isize;
         let lf = *left.leaf();
-        let rf = *right.leaf();
+        let rf = *right.as_ref().unwrap_or(left).leaf();
         let both = [lf, rf];
         let leaves = if lf.node == rf.node {
             &both[..1]
@@ -523,12 +567,12 @@ impl RawTree {
             if leaf {
                 p.coalesce_empty();
             }
-            let span_max = right.at(depth).max;
+            let span_max = right.as_ref().unwrap_or(left).at(depth).max;
             // Rebalance: take in the right neighbour if this span would be too thin or would
             // end a leaf with an empty range.
             if depth > 0 && span_max != u64::MAX {
                 let thin = p.len < shape.min_slots();
-                let empty_end = leaf && p.buf[p.len - 1].word.is_null();
+                let empty_end = leaf && p.get(p.len - 1).word.is_null();
                 if thin || empty_end {
                     let mut n = Path::empty();
                     n.descend(Some(root), internal, span_max + 1, depth + 1);
@@ -539,7 +583,7 @@ impl RawTree {
                     }
                     p.push_node(&nf);
                     garbage.nodes.push(nf.node);
-                    right = n;
+                    right = Some(n);
                     if leaf {
                         p.coalesce_empty();
                     }
@@ -549,8 +593,9 @@ impl RawTree {
                 leaf_entries_after = Some(p.entries() as isize);
             }
             let span_min = left.at(depth).min;
-            let span_max = right.at(depth).max;
-            let same = left.at(depth).node == right.at(depth).node;
+            let rp = right.as_ref().unwrap_or(left);
+            let span_max = rp.at(depth).max;
+            let same = left.at(depth).node == rp.at(depth).node;
 
             if depth == 0 {
                 break self.finish_at_root(
@@ -570,7 +615,7 @@ impl RawTree {
                 && !whole_level
                 && p.len <= shape.slots()
                 && (span_max == u64::MAX
-                    || (p.len >= shape.min_slots() && !(leaf && p.buf[p.len - 1].word.is_null())));
+                    || (p.len >= shape.min_slots() && !(leaf && p.get(p.len - 1).word.is_null())));
             if single {
                 let f = *left.at(depth);
                 let node = if in_place {
@@ -595,7 +640,7 @@ impl RawTree {
                 node.set_parent(Some((parent.node, parent.offset)));
                 if self.kind == crate::TreeKind::Alloc {
                     left.at_mut(depth).node = node;
-                    gap::update_upwards(&left, depth);
+                    gap::update_upwards(left, depth);
                 }
                 break Ok(());
             }
@@ -631,7 +676,7 @@ impl RawTree {
                 break Err(e);
             }
             let pl = *left.at(depth - 1);
-            let pr = *right.at(depth - 1);
+            let pr = *right.as_ref().unwrap_or(left).at(depth - 1);
             let mut np = Pieces::new();
             np.push_slots(&pl, 0..pl.offset);
             for q in q.as_slice() {
@@ -657,7 +702,7 @@ impl RawTree {
             if pr.node != pl.node {
                 garbage.nodes.push(pr.node);
             }
-            p = np;
+            p.copy_from(&np);
             depth -= 1;
         };
 
@@ -734,7 +779,7 @@ impl RawTree {
         let internal = self.internal_shape();
         let old_root = self.root().expect("non-empty tree");
         let mut height = self.height();
-        if leaf && p.len == 1 && p.buf[0].word.is_null() {
+        if leaf && p.len == 1 && p.get(0).word.is_null() {
             garbage.nodes.push(old_root.node());
             self.set_root(None, 0);
             return Ok(());
@@ -742,7 +787,7 @@ impl RawTree {
         if !leaf && p.len == 1 {
             // A lone child becomes the root, as long as that keeps happening.
             garbage.nodes.push(old_root.node());
-            let mut child = Enode::from_word(p.buf[0].word).expect("child");
+            let mut child = Enode::from_word(p.get(0).word).expect("child");
             height -= 1;
             loop {
                 if child.is_leaf() {
