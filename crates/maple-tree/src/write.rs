@@ -22,6 +22,8 @@
 
 use alloc::vec::Vec;
 
+use smallvec::SmallVec;
+
 use core::mem::MaybeUninit;
 use core::ptr;
 
@@ -144,20 +146,21 @@ fn fill_node(node: NodePtr, shape: Shape, leaf: bool, min: u64, pieces: &[Piece]
     }
 }
 
-/// Everything the write replaces, disposed of after publication.
+/// Everything the write replaces, disposed of after publication. Most writes replace a node
+/// or two, so the lists live inline.
 #[derive(Default)]
 struct Garbage {
     /// Nodes whose contents were copied into new nodes: freed without touching their slots.
-    nodes: Vec<NodePtr>,
+    nodes: SmallVec<[NodePtr; 8]>,
     /// Detached subtrees (with their maxima) lying wholly inside the stored range.
     subtrees: Vec<(Enode, u64)>,
     /// Entries overwritten by the store.
-    words: Vec<Word>,
+    words: SmallVec<[Word; 4]>,
 }
 
 /// Nodes allocated by the write, for rollback and for fixing child parent links.
 struct Fresh<'p> {
-    nodes: Vec<(NodePtr, bool)>,
+    nodes: SmallVec<[(NodePtr, bool); 8]>,
     /// Preallocated nodes to use before asking the allocator.
     pool: Option<&'p core::cell::RefCell<Vec<NodePtr>>>,
 }
@@ -344,7 +347,7 @@ impl RawTree {
             p.push(u64::MAX, ptr::null_mut(), 0);
         }
         let mut fresh = Fresh {
-            nodes: Vec::new(),
+            nodes: SmallVec::new(),
             pool: ctx.pool,
         };
         let node = fresh.alloc(true)?;
@@ -471,10 +474,10 @@ impl RawTree {
         let in_place = matches!(ctx.reclaim, Reclaim::Now);
         let mut garbage = Garbage::default();
         let mut fresh = Fresh {
-            nodes: Vec::new(),
+            nodes: SmallVec::new(),
             pool: ctx.pool,
         };
-        let mut clones: Vec<Word> = Vec::new();
+        let mut clones: SmallVec<[Word; 2]> = SmallVec::new();
 
         // Leaf pieces: what survives of the two leaves around the new range.
         let mut p = Pieces::new();
@@ -619,7 +622,7 @@ impl RawTree {
             if single {
                 let f = *left.at(depth);
                 let node = if in_place {
-                    garbage.nodes.retain(|&n| n != f.node);
+                    garbage.nodes.retain(|n| *n != f.node);
                     f.node
                 } else {
                     match fresh.alloc(leaf) {
@@ -737,7 +740,7 @@ impl RawTree {
                 Reclaim::Deferred(g) => {
                     removed += count_and_mark_dead(enode, max, internal, keep) as isize;
                     let drop_entry = self.drop_entry;
-                    let keep = keep.clone();
+                    let keep: Vec<NodePtr> = keep.to_vec();
                     // SAFETY: detached by this write; destroyed once after the grace period,
                     // following only pointers read from its own (dead, unchanging) nodes.
                     unsafe {
@@ -819,7 +822,7 @@ impl RawTree {
         }
         if p.len <= shape.slots() {
             let node = if in_place {
-                garbage.nodes.retain(|&n| n != old_root.node());
+                garbage.nodes.retain(|n| *n != old_root.node());
                 old_root.node()
             } else {
                 garbage.nodes.push(old_root.node());
