@@ -93,25 +93,37 @@ enum Handled {
 impl Mm {
     /// `lock_vma_under_rcu`: lock-free lookup of the VMA covering `addr` and a
     /// non-blocking VMA read lock. `None` means "use the mmap lock" (counted as abort).
+    ///
+    /// The tree walk runs in a lock-free read section (RCU): it neither takes the mmap lock
+    /// nor waits for a tree writer. The VMA found there may already be changing or gone, so
+    /// it is read-locked inside the section (`vma_start_read`: fails if write-locked in the
+    /// current mmap write period, or detached), a reference is taken for use after the
+    /// section, and only then is it checked to still belong to this mm and cover `addr`.
     pub fn lock_vma_under_rcu(&self, addr: u64) -> Option<VmaReadGuard> {
         loop {
-            let Some(vma) = self.tree.load(addr) else {
-                self.stats.abort.fetch_add(1, Ordering::Relaxed);
-                return None;
-            };
-            match vma.lock.start_read(&self.seq) {
-                Err(ReadLockError::Detached) => {
-                    self.stats.miss.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                Err(ReadLockError::Locked) => {
+            // rcu_read_lock(); mas_walk(); vma_start_read(); rcu_read_unlock().
+            let locked = self.tree.walk_rcu(addr, |vma| {
+                vma.lock.start_read(&self.seq).map(|()| Arc::clone(vma))
+            });
+            let vma = match locked {
+                None => {
                     self.stats.abort.fetch_add(1, Ordering::Relaxed);
                     return None;
                 }
-                Ok(()) => {}
-            }
+                Some(Err(ReadLockError::Detached)) => {
+                    // Removed (and replaced) since the walk: walk again.
+                    self.stats.miss.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                Some(Err(ReadLockError::Locked)) => {
+                    self.stats.abort.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+                Some(Ok(vma)) => vma,
+            };
             let guard = VmaReadGuard { vma };
             if guard.mm_id() != self.id || !guard.contains(addr) {
+                // Shrunk or moved before we locked it: vma_end_read() on drop.
                 self.stats.abort.fetch_add(1, Ordering::Relaxed);
                 return None;
             }

@@ -120,7 +120,8 @@ impl Mm {
         cst.unstable = build.result.is_err() && build.marker.is_some();
         child_seq.write_end();
         let marker = build.marker;
-        let child = Mm::from_parts(child_id, build.tree, child_seq, cst);
+        // The child's tree was built privately (RCU mode off); `from_tree` shared it.
+        let mut child = Mm::from_parts(child_id, build.tree, child_seq, cst);
         drop(parent);
         match build.result {
             Ok(()) => Ok(child),

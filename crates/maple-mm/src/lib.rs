@@ -6,7 +6,9 @@
 //!   the mm sequence count; operations `mmap`, `munmap`, `mprotect`, `madvise`, `brk`,
 //!   `touch`/`fault`, `fork` (three tree strategies), `exit`, with the kernel's merge
 //!   rules and error codes.
-//! * Per-VMA locks ([`lock`]) and the lock-free fault path ([`Mm::lock_vma_under_rcu`]).
+//! * Per-VMA locks ([`lock`]) and the lock-free fault path ([`Mm::lock_vma_under_rcu`]):
+//!   the VMA tree is a `maple_tree::RcuMapleTree` (the kernel's tree in RCU mode), so the
+//!   fault-path lookup takes no lock at all; writers hold the mmap write lock.
 //! * [`spawn`], [`faults`] and [`kernel_diff`] — drivers used by the CLI.
 //!
 //! The behaviour follows the kernel digest in `shared/reference/address-space.md`
@@ -18,8 +20,8 @@
 //!
 //! Model limits: no page contents or page tables (a "touch" only assigns the anon_vma),
 //! no mremap/mlock/mseal/userfaultfd/NUMA policy/anon names, no `VM_SOFTDIRTY`, no
-//! RLIMIT checks; committed memory is per mm with an optional limit; the VMA tree sits
-//! behind a short `RwLock` instead of `RcuMapleTree` (all tree access is in one module).
+//! RLIMIT checks; committed memory is per mm with an optional limit. All tree access is in
+//! one private module (`tree`).
 
 #![warn(missing_docs)]
 

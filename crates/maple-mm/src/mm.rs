@@ -3,10 +3,10 @@
 use crate::error::MmError;
 use crate::flags::*;
 use crate::lock::MmSeq;
-use crate::tree::{VmaRef, VmaTree};
+use crate::tree::{VmaPrealloc, VmaRef, VmaTree};
 use crate::vma::{next_id, AnonVma, File, FileRef, Vma, VmaInfo};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// `DEFAULT_MAX_MAP_COUNT` = 65535 − 5.
@@ -130,7 +130,7 @@ pub struct Mm {
     pub(crate) seq: MmSeq,
     pub(crate) state: RwLock<MmState>,
     pub(crate) stats: LockStats,
-    exited: AtomicBool,
+    exited: bool,
 }
 
 /// The mmap lock held for write: the mm sequence is odd until it is dropped, and every
@@ -259,7 +259,7 @@ impl Mm {
             seq,
             state: RwLock::new(st),
             stats: LockStats::default(),
-            exited: AtomicBool::new(false),
+            exited: false,
         }
     }
 
@@ -477,17 +477,23 @@ impl Mm {
     }
 
     /// `exit_mmap`: tear everything down (each VMA detached and released exactly once).
-    pub fn exit(self) {
+    pub fn exit(mut self) {
         self.teardown();
     }
 
-    pub(crate) fn teardown(&self) {
-        if self.exited.swap(true, Ordering::AcqRel) {
+    /// `exit_mmap` on an exclusively owned mm: no lock-free reader can be walking the tree,
+    /// so it leaves RCU mode and is torn down in place (removed VMAs are dropped at once).
+    pub(crate) fn teardown(&mut self) {
+        if std::mem::replace(&mut self.exited, true) {
             return;
         }
-        let mut w = self.mmap_write_lock();
-        let stop = w.st.unstable;
+        let stop = self
+            .state
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .unstable;
         let vmas = self.tree.take_all(stop);
+        let mut w = self.mmap_write_lock();
         let mut nr_accounted = 0;
         for v in &vmas {
             w.vma_start_write(v);
@@ -573,11 +579,18 @@ impl MmapWriteGuard<'_> {
         v.lock.start_write(&self.mm.seq);
     }
 
-    /// Write-lock, attach and store a new VMA; `map_count++`.
+    /// `vma_iter_prealloc` for `vma`'s future range `[start, end)`.
+    fn prealloc(&self, start: u64, end: u64) -> Result<VmaPrealloc, MmError> {
+        self.tree().prealloc(start, end)
+    }
+
+    /// Write-lock, attach and store a new VMA (`vma_iter_prealloc`, `vma_start_write`,
+    /// `vma_iter_store_new`); `map_count++`. Fails (-ENOMEM) only before anything changed.
     pub(crate) fn attach_new(&mut self, v: &VmaRef) -> Result<(), MmError> {
+        let p = self.prealloc(v.start(), v.end())?;
         self.start_write(v);
         v.lock.mark_attached();
-        self.tree().store(v)?;
+        self.tree().store_prealloc(p, v);
         self.st.c.map_count += 1;
         Ok(())
     }
@@ -622,6 +635,11 @@ impl MmapWriteGuard<'_> {
         }
         let new = vma.dup();
         let delta = pages(addr - vma.start());
+        let p = if new_below {
+            self.prealloc(vma.start(), addr)?
+        } else {
+            self.prealloc(addr, vma.end())?
+        };
         if new_below {
             new.set_end(addr);
         } else {
@@ -638,12 +656,14 @@ impl MmapWriteGuard<'_> {
             vma.set_end(addr);
         }
         new.lock.mark_attached();
-        self.tree().store(&new)?;
+        self.tree().store_prealloc(p, &new);
         self.st.c.map_count += 1;
         Ok(new)
     }
 
     /// `vma_merge_new_range`: try to place `[start, end)` by extending prev and/or next.
+    /// `Ok(None)`: no merge applies; `Err(NoMem)`: the tree preallocation failed (nothing
+    /// changed).
     #[allow(clippy::too_many_arguments)]
     fn merge_new_range(
         &mut self,
@@ -655,9 +675,9 @@ impl MmapWriteGuard<'_> {
         pgoff: u64,
         file: Option<&FileRef>,
         just_expand: bool,
-    ) -> Option<VmaRef> {
+    ) -> Result<Option<VmaRef>, MmError> {
         if flags & VM_SPECIAL != 0 {
-            return None;
+            return Ok(None);
         }
         let pglen = pages(end - start);
         let left = prev.filter(|p| {
@@ -677,39 +697,44 @@ impl MmapWriteGuard<'_> {
                     && left.map_or(true, |p| anon_compatible(p, n))
             })
         };
-        match (left, right) {
+        // commit_merge: vma_iter_prealloc before touching anything, vma_iter_store after.
+        Ok(match (left, right) {
             (Some(p), Some(n)) => {
+                let pre = self.prealloc(p.start(), n.end())?;
                 self.start_write(p);
                 self.start_write(n);
                 if p.anon_vma().is_none() {
                     p.set_anon(n.anon_vma());
                 }
                 p.set_end(n.end());
-                let _ = self.tree().store(p);
+                self.tree().store_prealloc(pre, p);
                 let n = n.clone();
                 self.remove_vma(&n);
                 self.st.c.map_count -= 1;
                 Some(p.clone())
             }
             (Some(p), None) => {
+                let pre = self.prealloc(p.start(), end)?;
                 self.start_write(p);
                 p.set_end(end);
-                let _ = self.tree().store(p);
+                self.tree().store_prealloc(pre, p);
                 Some(p.clone())
             }
             (None, Some(n)) => {
+                let pre = self.prealloc(start, n.end())?;
                 self.start_write(n);
                 n.set_start(start);
                 n.set_pgoff(pgoff);
-                let _ = self.tree().store(n);
+                self.tree().store_prealloc(pre, n);
                 Some(n.clone())
             }
             (None, None) => None,
-        }
+        })
     }
 
     /// `vma_merge_existing_range`: give `[start, end)` of `middle` the flags `newflags`
-    /// by merging with prev and/or next; `None` if no merge applies.
+    /// by merging with prev and/or next; `Ok(None)` if no merge applies, `Err(NoMem)` if
+    /// the tree preallocation failed (nothing changed).
     fn merge_existing(
         &mut self,
         prev: Option<&VmaRef>,
@@ -717,14 +742,14 @@ impl MmapWriteGuard<'_> {
         start: u64,
         end: u64,
         newflags: VmFlags,
-    ) -> Option<VmaRef> {
+    ) -> Result<Option<VmaRef>, MmError> {
         if newflags & VM_SPECIAL != 0 {
-            return None;
+            return Ok(None);
         }
         let left_side = start == middle.start();
         let right_side = end == middle.end();
         if !left_side && !right_side {
-            return None;
+            return Ok(None);
         }
         let pgoff_start = middle.pgoff() + pages(start - middle.start());
         let pglen = pages(end - start);
@@ -752,10 +777,17 @@ impl MmapWriteGuard<'_> {
                     && (!merge_left || anon_compatible(prev.unwrap(), n))
             });
         if !merge_left && !merge_right {
-            return None;
+            return Ok(None);
         }
+        // commit_merge: the one store covers the target's new range; preallocate for it
+        // before anything is changed.
+        let pre = match (merge_left, merge_right) {
+            (true, true) => self.prealloc(prev.unwrap().start(), next.as_ref().unwrap().end()),
+            (true, false) => self.prealloc(prev.unwrap().start(), end),
+            _ => self.prealloc(start, next.as_ref().unwrap().end()),
+        }?;
         self.start_write(middle);
-        if merge_left && merge_right {
+        Ok(Some(if merge_left && merge_right {
             let (p, n) = (prev.unwrap(), next.unwrap());
             self.start_write(p);
             self.start_write(&n);
@@ -763,11 +795,11 @@ impl MmapWriteGuard<'_> {
                 p.set_anon(src_anon.or_else(|| n.anon_vma()));
             }
             p.set_end(n.end());
-            let _ = self.tree().store(p);
+            self.tree().store_prealloc(pre, p);
             self.remove_vma(middle);
             self.remove_vma(&n);
             self.st.c.map_count -= 2;
-            Some(p.clone())
+            p.clone()
         } else if merge_left {
             let p = prev.unwrap();
             self.start_write(p);
@@ -776,16 +808,16 @@ impl MmapWriteGuard<'_> {
             }
             if right_side {
                 p.set_end(end);
-                let _ = self.tree().store(p);
+                self.tree().store_prealloc(pre, p);
                 self.remove_vma(middle);
                 self.st.c.map_count -= 1;
             } else {
                 middle.set_pgoff(middle.pgoff() + pages(end - middle.start()));
                 middle.set_start(end);
                 p.set_end(end);
-                let _ = self.tree().store(p);
+                self.tree().store_prealloc(pre, p);
             }
-            Some(p.clone())
+            p.clone()
         } else {
             let n = next.unwrap();
             self.start_write(&n);
@@ -795,17 +827,17 @@ impl MmapWriteGuard<'_> {
             if left_side {
                 n.set_start(start);
                 n.set_pgoff(pgoff_start);
-                let _ = self.tree().store(&n);
+                self.tree().store_prealloc(pre, &n);
                 self.remove_vma(middle);
                 self.st.c.map_count -= 1;
             } else {
                 middle.set_end(start);
                 n.set_start(start);
                 n.set_pgoff(pgoff_start);
-                let _ = self.tree().store(&n);
+                self.tree().store_prealloc(pre, &n);
             }
-            Some(n)
-        }
+            n
+        }))
     }
 
     /// `vma_modify_flags`: merge, or split so one VMA covers exactly `[start, end)`.
@@ -817,7 +849,7 @@ impl MmapWriteGuard<'_> {
         end: u64,
         newflags: VmFlags,
     ) -> Result<VmaRef, MmError> {
-        if let Some(t) = self.merge_existing(prev, vma, start, end, newflags) {
+        if let Some(t) = self.merge_existing(prev, vma, start, end, newflags)? {
             return Ok(t);
         }
         if vma.start() < start {
@@ -1117,8 +1149,9 @@ impl MmapWriteGuard<'_> {
         };
         let prev = self.tree().prev(addr);
         let next = self.tree().find_vma(end);
+        let mut charged = 0;
         if flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE {
-            let charged = pglen - g.nr_accounted;
+            charged = pglen - g.nr_accounted;
             if charged > 0 {
                 self.charge(charged)?;
             }
@@ -1126,19 +1159,26 @@ impl MmapWriteGuard<'_> {
             g.nr_accounted = 0;
             flags |= VM_ACCOUNT;
         }
-        let merged = self.merge_new_range(
-            prev.as_ref(),
-            next.as_ref(),
-            addr,
-            end,
-            flags,
-            pgoff,
-            file.as_ref(),
-            false,
-        );
+        // A merge that fails for lack of memory changed nothing: try a new VMA instead.
+        let merged = self
+            .merge_new_range(
+                prev.as_ref(),
+                next.as_ref(),
+                addr,
+                end,
+                flags,
+                pgoff,
+                file.as_ref(),
+                false,
+            )
+            .unwrap_or(None);
         if merged.is_none() {
             let v = Arc::new(Vma::new(self.mm.id, addr, end, flags, pgoff, file));
-            self.attach_new(&v)?;
+            if let Err(e) = self.attach_new(&v) {
+                // The gathered VMAs are still attached and in the tree (vms_abort_munmap_vmas).
+                self.unacct(charged);
+                return Err(e);
+            }
         }
         self.complete(g);
         self.stat_account(flags, pglen as i64);
@@ -1365,6 +1405,8 @@ impl MmapWriteGuard<'_> {
                 return Err(MmError::NoMem);
             }
         }
+        // mas_preallocate before anything is charged or changed.
+        let pre = self.prealloc(address, vma.end())?;
         let grow = pages(vma.start() - address);
         let f = vma.flags();
         if f & VM_ACCOUNT != 0 {
@@ -1373,7 +1415,7 @@ impl MmapWriteGuard<'_> {
         self.start_write(&vma);
         vma.set_pgoff(vma.pgoff() - grow);
         vma.set_start(address);
-        self.tree().store(&vma)?;
+        self.tree().store_prealloc(pre, &vma);
         self.stat_account(f, grow as i64);
         if f & VM_LOCKED != 0 {
             self.st.c.locked_vm += grow;
@@ -1444,30 +1486,37 @@ impl MmapWriteGuard<'_> {
         let n = pages(len);
         self.charge(n)?;
         let merged = match prev {
-            Some(p) if p.end() == addr => self
-                .merge_new_range(
-                    Some(p),
-                    None,
-                    addr,
-                    addr + len,
-                    flags,
-                    addr >> PAGE_SHIFT,
-                    None,
-                    true,
-                )
-                .is_some(),
-            _ => false,
-        };
-        if !merged {
-            let v = Arc::new(Vma::new(
-                self.mm.id,
+            Some(p) if p.end() == addr => self.merge_new_range(
+                Some(p),
+                None,
                 addr,
                 addr + len,
                 flags,
                 addr >> PAGE_SHIFT,
                 None,
-            ));
-            self.attach_new(&v)?;
+                true,
+            ),
+            _ => Ok(None),
+        };
+        let attached = match merged {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => {
+                let v = Arc::new(Vma::new(
+                    self.mm.id,
+                    addr,
+                    addr + len,
+                    flags,
+                    addr >> PAGE_SHIFT,
+                    None,
+                ));
+                self.attach_new(&v)
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = attached {
+            // unacct_fail
+            self.unacct(n);
+            return Err(e);
         }
         self.stat_account(flags, n as i64);
         if flags & VM_LOCKED != 0 {

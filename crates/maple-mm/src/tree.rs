@@ -1,26 +1,37 @@
 //! The VMA tree: every access to the maple tree goes through this module.
 //!
-//! The mm's tree is an allocation tree (`MapleTree::new_alloc`) indexed by byte address;
-//! a VMA `[start, end)` occupies `start..=end-1`. Writers hold the mmap write lock; the
-//! tree itself sits behind a short `RwLock` standing in for RCU until `RcuMapleTree` is
-//! available, so lock-free VMA lookups ([`VmaTree::load`]) never wait for the mmap lock —
-//! only for the duration of one tree store. Switching to `RcuMapleTree` replaces `inner`
-//! and the bodies of the methods below, nothing else.
+//! The mm's tree (`mm->mm_mt`) is an allocation tree indexed by byte address; a VMA
+//! `[start, end)` occupies `start..=end-1`. It is an [`RcuMapleTree`] — the kernel's tree in
+//! RCU mode:
+//!
+//! * Readers ([`VmaTree::walk_rcu`] for `lock_vma_under_rcu`, and every lookup below) run in
+//!   a lock-free, epoch-pinned read section ([`maple_tree::ReadGuard`]); they never wait for
+//!   the mmap lock nor for a tree write. Under the mmap lock (read or write) nothing writes
+//!   the tree, so their answers are exact there; without it (the fault fast path) they may
+//!   be stale, which the per-VMA lock protocol detects.
+//! * Writers hold the mmap write lock and go through the tree's writer lock
+//!   ([`maple_tree::WriteGuard`]). Stores that must not fail half-way are split into
+//!   [`VmaTree::prealloc`] (may fail, before anything is changed) and
+//!   [`VmaTree::store_prealloc`] (cannot fail): the kernel's `vma_iter_prealloc` +
+//!   `vma_iter_store_*`. Entries a write removes are dropped after the grace period.
+//! * Trees nobody else can see are owned [`MapleTree`]s (RCU mode off): fork builds the
+//!   child's tree privately and shares it at the end ([`RcuMapleTree::from_tree`]); exit
+//!   takes the tree back ([`RcuMapleTree::into_inner`]) and tears it down in place.
 
 use crate::error::MmError;
 use crate::vma::Vma;
-use maple_tree::{MapleTree, TreeKind};
+use maple_tree::{MapleTree, Prealloc, RcuMapleTree, ReadGuard, TreeKind, WriteGuard};
 use std::ops::RangeInclusive;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 
 /// One tree entry: a one-word shared pointer to the VMA.
 pub type VmaRef = Arc<Vma>;
 
 type Tree = MapleTree<VmaRef>;
 
-/// The mm's VMA tree (`mm->mm_mt`).
+/// The mm's VMA tree (`mm->mm_mt`, in RCU mode).
 pub(crate) struct VmaTree {
-    inner: RwLock<Tree>,
+    inner: RcuMapleTree<VmaRef>,
 }
 
 /// Result of a fork tree build: the child tree (complete, or partial on failure).
@@ -31,8 +42,11 @@ pub(crate) struct ForkBuild {
     pub marker: Option<RangeInclusive<u64>>,
 }
 
-fn range_of(v: &Vma) -> RangeInclusive<u64> {
-    v.start()..=v.end() - 1
+/// Tree nodes reserved for storing a VMA over `[start, end)` (`vma_iter_prealloc`).
+pub(crate) struct VmaPrealloc {
+    nodes: Prealloc,
+    start: u64,
+    end: u64,
 }
 
 impl VmaTree {
@@ -40,28 +54,41 @@ impl VmaTree {
         Self::from_tree(Tree::with_kind(TreeKind::Alloc))
     }
 
+    /// Share a privately built tree (`mt_set_in_rcu` at the end of `dup_mmap`).
     fn from_tree(t: Tree) -> Self {
         VmaTree {
-            inner: RwLock::new(t),
+            inner: RcuMapleTree::from_tree(t),
         }
     }
 
-    fn r(&self) -> RwLockReadGuard<'_, Tree> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    /// `rcu_read_lock()`: a lock-free read section.
+    fn r(&self) -> ReadGuard<'_, VmaRef> {
+        self.inner.read()
     }
 
-    fn w(&self) -> RwLockWriteGuard<'_, Tree> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    /// The tree's writer lock; callers hold the mmap write lock (or read in bulk under it).
+    fn w(&self) -> WriteGuard<'_, VmaRef> {
+        self.inner.write()
     }
 
-    /// `mas_walk` / `vma_lookup`: the VMA covering `addr` (lock-free reader entry point).
+    /// `rcu_read_lock(); mas_walk(addr); …; rcu_read_unlock()`: runs `f` on the VMA
+    /// covering `addr` inside one lock-free read section. The entry is borrowed from the
+    /// tree: it stays valid until the section ends, even if a writer removes it meanwhile.
+    /// `None` if no VMA covers `addr`.
+    pub fn walk_rcu<R>(&self, addr: u64, f: impl FnOnce(&VmaRef) -> R) -> Option<R> {
+        let rcu = self.r();
+        let vma = rcu.load(addr)?;
+        Some(f(&vma))
+    }
+
+    /// `mas_walk` / `vma_lookup`: the VMA covering `addr`.
     pub fn load(&self, addr: u64) -> Option<VmaRef> {
-        self.r().load(addr).cloned()
+        self.walk_rcu(addr, Arc::clone)
     }
 
     /// `mt_find(start, max)`: first VMA intersecting `[start, max]`.
     pub fn find(&self, start: u64, max: u64) -> Option<VmaRef> {
-        self.r().find(start, max).map(|(_, v)| v.clone())
+        self.r().find(start, max).map(|(_, v)| Arc::clone(&v))
     }
 
     /// `find_vma`: first VMA with `end > addr`.
@@ -77,12 +104,18 @@ impl VmaTree {
         self.find(start, end - 1)
     }
 
-    /// Last VMA starting below `addr` (it may contain `addr`).
+    /// `vma_prev`: last VMA starting below `addr` (it may contain `addr`). Walks down
+    /// from `addr - 1` over empty ranges (and zero entries) to the first VMA.
     pub fn prev(&self, addr: u64) -> Option<VmaRef> {
-        if addr == 0 {
-            return None;
+        let rcu = self.r();
+        let mut x = addr.checked_sub(1)?;
+        loop {
+            let (r, v) = rcu.load_range(x);
+            if let Some(v) = v {
+                return Some(Arc::clone(&v));
+            }
+            x = r.start().checked_sub(1)?;
         }
-        self.r().range(..addr).next_back().map(|(_, v)| v.clone())
     }
 
     /// All VMAs intersecting `[start, end)`, in order.
@@ -90,23 +123,40 @@ impl VmaTree {
         if end <= start {
             return Vec::new();
         }
-        self.r().range(start..end).map(|(_, v)| v.clone()).collect()
+        self.r()
+            .range(start..end)
+            .map(|(_, v)| Arc::clone(&v))
+            .collect()
     }
 
     /// All VMAs in address order.
     pub fn all(&self) -> Vec<VmaRef> {
-        self.r().iter().map(|(_, v)| v.clone()).collect()
+        self.r().iter().map(|(_, v)| Arc::clone(&v)).collect()
     }
 
     /// Number of VMAs in the tree.
     pub fn len(&self) -> usize {
-        self.r().len()
+        self.inner.len()
     }
 
-    /// Store `vma` over its own range (`vma_iter_store_*`), overwriting what is there.
-    pub fn store(&self, vma: &VmaRef) -> Result<(), MmError> {
-        self.w().store_range(range_of(vma), vma.clone())?;
-        Ok(())
+    /// `vma_iter_prealloc`: reserve the nodes a store over `[start, end)` may need, before
+    /// anything is changed, so that [`VmaTree::store_prealloc`] cannot fail.
+    pub fn prealloc(&self, start: u64, end: u64) -> Result<VmaPrealloc, MmError> {
+        debug_assert!(start < end);
+        let nodes = self.w().preallocate(start..=end - 1)?;
+        Ok(VmaPrealloc { nodes, start, end })
+    }
+
+    /// `vma_iter_store_*` with preallocated nodes: store `vma`, whose range must now be
+    /// the preallocated one, overwriting what is there. Cannot fail. No other tree write
+    /// may come between [`VmaTree::prealloc`] and this store.
+    pub fn store_prealloc(&self, p: VmaPrealloc, vma: &VmaRef) {
+        debug_assert_eq!(
+            (p.start, p.end),
+            (vma.start(), vma.end()),
+            "preallocated for another range"
+        );
+        self.w().store_prealloc(p.nodes, Arc::clone(vma));
     }
 
     /// NULL store over `[start, end)` (`vma_iter_clear_gfp`).
@@ -121,7 +171,7 @@ impl VmaTree {
         if high <= low || high - low < len {
             return None;
         }
-        self.r()
+        self.w()
             .empty_area_rev(low..=high - 1, len)
             .ok()
             .map(|r| *r.end() + 1)
@@ -133,7 +183,7 @@ impl VmaTree {
         if high <= low || high - low < len {
             return None;
         }
-        self.r()
+        self.w()
             .empty_area(low..=high - 1, len)
             .ok()
             .map(|r| *r.start())
@@ -141,10 +191,10 @@ impl VmaTree {
 
     /// Tree invariants plus "each entry's range is its VMA's range".
     pub fn validate(&self) -> Result<(), String> {
-        let t = self.r();
-        t.validate()
+        let w = self.w();
+        w.validate()
             .map_err(|e| format!("maple tree invalid: {e}"))?;
-        for (r, v) in t.iter() {
+        for (r, v) in w.tree().iter() {
             if *r.start() != v.start() || *r.end() != v.end() - 1 {
                 return Err(format!(
                     "entry {:#x}..={:#x} holds {:?}",
@@ -157,38 +207,38 @@ impl VmaTree {
         Ok(())
     }
 
-    /// Exit teardown: remove and return every VMA. With `stop_at_marker` (the mm is
-    /// unstable after a failed fork) the walk stops at the first zero entry, never looking
-    /// at the entries after it (which still point at the parent's VMAs); the tree is then
-    /// destroyed (`__mt_destroy`).
-    pub fn take_all(&self, stop_at_marker: bool) -> Vec<VmaRef> {
-        let mut t = self.w();
-        let mut out = Vec::with_capacity(t.len());
+    /// Exit teardown (`exit_mmap`): take the tree out of RCU mode — the mm is exclusively
+    /// owned, so no reader can be walking it — and remove and return every VMA. With
+    /// `stop_at_marker` (the mm is unstable after a failed fork) the walk stops at the first
+    /// zero entry, never looking at the entries after it (which still point at the parent's
+    /// VMAs); the tree is then destroyed (`__mt_destroy`). Leaves an empty tree behind.
+    pub fn take_all(&mut self, stop_at_marker: bool) -> Vec<VmaRef> {
+        let t = std::mem::replace(self, VmaTree::new()).inner.into_inner();
         if !stop_at_marker {
-            out.extend(t.iter().map(|(_, v)| v.clone()));
-        } else {
-            let mut x = 0u64;
-            for (r, v) in t.iter() {
-                if marker_in(&t, x, *r.start()) {
-                    break;
-                }
-                out.push(v.clone());
-                match r.end().checked_add(1) {
-                    Some(n) => x = n,
-                    None => break,
-                }
+            return t.into_iter().map(|(_, v)| v).collect();
+        }
+        let mut out = Vec::with_capacity(t.len());
+        let mut x = 0u64;
+        for (r, v) in t.iter() {
+            if marker_in(&t, x, *r.start()) {
+                break;
+            }
+            out.push(v.clone());
+            match r.end().checked_add(1) {
+                Some(n) => x = n,
+                None => break,
             }
         }
-        t.clear();
+        drop(t);
         out
     }
 
     /// Whether a zero entry (fork failure marker) covers `addr`.
     pub fn is_reserved(&self, addr: u64) -> bool {
-        self.r().is_reserved(addr)
+        self.w().tree().is_reserved(addr)
     }
 
-    /// Fork, kernel < 6.8: walk the parent, store each copy into a fresh tree.
+    /// Fork, kernel < 6.8: walk the parent, store each copy into a fresh private tree.
     pub fn fork_rebuild<F>(&self, mut f: F) -> ForkBuild
     where
         F: FnMut(&VmaRef) -> Result<Option<VmaRef>, MmError>,
@@ -196,8 +246,8 @@ impl VmaTree {
         let mut child = Tree::with_kind(TreeKind::Alloc);
         let mut result = Ok(());
         {
-            let parent = self.r();
-            for (r, v) in parent.iter() {
+            let w = self.w();
+            for (r, v) in w.tree().iter() {
                 match f(v) {
                     Ok(Some(c)) => {
                         if let Err(e) = child.store_range(r, c) {
@@ -220,14 +270,15 @@ impl VmaTree {
         }
     }
 
-    /// Fork, kernel 6.8+: `__mt_dup` then replace every entry in place with the child's
-    /// copy (`vma_iter_bulk_store`), NULL-storing DONTCOPY ranges; on failure store the
-    /// zero entry over the failing VMA's range (`XA_ZERO_ENTRY` marker).
+    /// Fork, kernel 6.8+: `__mt_dup` (child private, RCU off) then replace every entry in
+    /// place with the child's copy (`vma_iter_bulk_store`), NULL-storing DONTCOPY ranges;
+    /// on failure store the zero entry over the failing VMA's range (`XA_ZERO_ENTRY`).
     pub fn fork_dup<F>(&self, mut f: F) -> ForkBuild
     where
         F: FnMut(&VmaRef) -> Result<Option<VmaRef>, MmError>,
     {
-        let mut child = match self.r().try_dup() {
+        let dup = self.w().tree().try_dup();
+        let mut child = match dup {
             Ok(t) => t,
             Err(e) => {
                 return ForkBuild {
@@ -281,8 +332,8 @@ impl VmaTree {
     where
         F: FnMut(&VmaRef) -> Result<Option<VmaRef>, MmError>,
     {
-        let parent = self.r();
-        match parent.try_dup_map(|_r, v| f(v)) {
+        let w = self.w();
+        match w.tree().try_dup_map(|_r, v| f(v)) {
             Ok(t) => ForkBuild {
                 tree: VmaTree::from_tree(t),
                 result: Ok(()),

@@ -362,6 +362,30 @@ impl<'a, E: Entry> CursorMut<'a, E> {
     }
     reading_methods!('_);
 
+    /// Finds the lowest empty range of `size` indices inside `range` (see
+    /// [`MapleTree::empty_area`]) and positions the cursor on it, so that [`store`](Self::store)
+    /// fills exactly that hole (the kernel's `mas_empty_area` followed by `mas_store`).
+    pub fn empty_area(
+        &mut self,
+        range: RangeInclusive<u64>,
+        size: u64,
+    ) -> Result<RangeInclusive<u64>, Error> {
+        let hole = self.tree.empty_area(range, size)?;
+        self.set_range(hole.clone());
+        Ok(hole)
+    }
+
+    /// As [`empty_area`](Self::empty_area), the highest fitting hole.
+    pub fn empty_area_rev(
+        &mut self,
+        range: RangeInclusive<u64>,
+        size: u64,
+    ) -> Result<RangeInclusive<u64>, Error> {
+        let hole = self.tree.empty_area_rev(range, size)?;
+        self.set_range(hole.clone());
+        Ok(hole)
+    }
+
     /// Chooses the range the next `store` covers (the kernel's `mas_set_range`).
     pub fn set_range(&mut self, range: RangeInclusive<u64>) {
         self.state = CursorState::new(*range.start());

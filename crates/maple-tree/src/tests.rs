@@ -317,3 +317,18 @@ fn miri_shared_reader_and_writer() {
     reader.join().unwrap();
     tree.write().validate().unwrap();
 }
+
+#[test]
+fn cursor_stores_into_the_hole_it_found() {
+    let mut t: MapleTree<Value> = MapleTree::new_alloc();
+    t.store_range(0..=99, Value::new(0)).unwrap();
+    t.store_range(200..=299, Value::new(1)).unwrap();
+    let mut c = t.cursor_mut(0);
+    assert_eq!(c.empty_area_rev(0..=1000, 50), Ok(951..=1000));
+    assert_eq!(c.empty_area(0..=1000, 50), Ok(100..=149));
+    assert_eq!(c.store(Value::new(7)), Ok(None));
+    assert_eq!(c.range(), 100..=149);
+    assert_eq!(t.load(120), Some(&Value::new(7)));
+    assert_eq!(t.load(150), None);
+    t.validate().unwrap();
+}
