@@ -73,6 +73,37 @@ pub(crate) fn update_upwards(path: &Path, depth: usize) {
 }
 
 impl RawTree {
+    /// [`RawTree::empty_area`] over a `RangeInclusive` window, as the public APIs take it.
+    pub(crate) fn find_hole(
+        &self,
+        window: &core::ops::RangeInclusive<u64>,
+        size: u64,
+        rev: bool,
+    ) -> Result<core::ops::RangeInclusive<u64>, Error> {
+        let (min, max) = crate::tree::bounds(window)?;
+        self.empty_area(min, max, size, rev).map(|(s, e)| s..=e)
+    }
+
+    /// Where an allocation of `size` would go: [`Error::Invalid`] on a plain tree, as in the
+    /// kernel (`mtree_alloc_range` needs `MT_FLAGS_ALLOC_RANGE`).
+    pub(crate) fn alloc_hole(
+        &self,
+        window: &core::ops::RangeInclusive<u64>,
+        size: u64,
+        rev: bool,
+    ) -> Result<core::ops::RangeInclusive<u64>, Error> {
+        if self.kind != crate::TreeKind::Alloc {
+            return Err(Error::Invalid);
+        }
+        self.find_hole(window, size, rev)
+    }
+
+    /// Whether every index of `[first, last]` is empty (no entry, no zero entry).
+    pub(crate) fn is_vacant(&self, first: u64, last: u64) -> bool {
+        let (_, hole_end, w) = self.range_at(first);
+        w.is_null() && hole_end >= last
+    }
+
     /// The lowest (`rev == false`) or highest empty range of `size` indices inside
     /// `[min, max]`, as `(first, last)` of the placed range.
     pub(crate) fn empty_area(

@@ -322,8 +322,7 @@ impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
             Ok(b) => b,
             Err(error) => return Err(InsertError { error, entry }),
         };
-        let (_, hole_end, w) = self.raw.range_at(s);
-        if !w.is_null() || hole_end < e {
+        if !self.raw.is_vacant(s, e) {
             return Err(InsertError {
                 error: Error::Exists,
                 entry,
@@ -344,10 +343,7 @@ impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
         range: RangeInclusive<u64>,
         size: u64,
     ) -> Result<RangeInclusive<u64>, Error> {
-        let (min, max) = bounds(&range)?;
-        self.raw
-            .empty_area(min, max, size, false)
-            .map(|(s, e)| s..=e)
+        self.raw.find_hole(&range, size, false)
     }
     /// The highest fitting empty range (see [`MapleTree::empty_area_rev`]).
     pub fn empty_area_rev(
@@ -355,10 +351,7 @@ impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
         range: RangeInclusive<u64>,
         size: u64,
     ) -> Result<RangeInclusive<u64>, Error> {
-        let (min, max) = bounds(&range)?;
-        self.raw
-            .empty_area(min, max, size, true)
-            .map(|(s, e)| s..=e)
+        self.raw.find_hole(&range, size, true)
     }
     /// Stores `entry` in the lowest fitting hole; returns its start.
     pub fn alloc_range(
@@ -367,10 +360,7 @@ impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
         range: RangeInclusive<u64>,
         entry: E,
     ) -> Result<u64, InsertError<E>> {
-        match self.empty_area(range, size) {
-            Ok(r) => self.insert_range(r.clone(), entry).map(|()| *r.start()),
-            Err(error) => Err(InsertError { error, entry }),
-        }
+        self.alloc_in(size, range, entry, false)
     }
     /// Stores `entry` in the highest fitting hole; returns its start.
     pub fn alloc_rrange(
@@ -379,8 +369,19 @@ impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
         range: RangeInclusive<u64>,
         entry: E,
     ) -> Result<u64, InsertError<E>> {
-        match self.empty_area_rev(range, size) {
-            Ok(r) => self.insert_range(r.clone(), entry).map(|()| *r.start()),
+        self.alloc_in(size, range, entry, true)
+    }
+    fn alloc_in(
+        &mut self,
+        size: u64,
+        range: RangeInclusive<u64>,
+        entry: E,
+        rev: bool,
+    ) -> Result<u64, InsertError<E>> {
+        match self.raw.alloc_hole(&range, size, rev) {
+            Ok(hole) => self
+                .insert_range(hole.clone(), entry)
+                .map(|()| *hole.start()),
             Err(error) => Err(InsertError { error, entry }),
         }
     }

@@ -172,8 +172,7 @@ impl<E: Entry> MapleTree<E> {
             Ok(b) => b,
             Err(error) => return fail(error, entry),
         };
-        let (_, hole_end, w) = self.raw.range_at(s);
-        if !w.is_null() || hole_end < e {
+        if !self.raw.is_vacant(s, e) {
             return fail(Error::Exists, entry);
         }
         let word = into_word(entry);
@@ -273,9 +272,7 @@ impl<E: Entry> MapleTree<E> {
         range: RangeInclusive<u64>,
         size: u64,
     ) -> Result<RangeInclusive<u64>, Error> {
-        let (min, max) = bounds(&range)?;
-        let (s, e) = self.raw.empty_area(min, max, size, false)?;
-        Ok(s..=e)
+        self.raw.find_hole(&range, size, false)
     }
 
     /// The highest empty range of `size` indices inside `range` (the kernel's
@@ -285,9 +282,7 @@ impl<E: Entry> MapleTree<E> {
         range: RangeInclusive<u64>,
         size: u64,
     ) -> Result<RangeInclusive<u64>, Error> {
-        let (min, max) = bounds(&range)?;
-        let (s, e) = self.raw.empty_area(min, max, size, true)?;
-        Ok(s..=e)
+        self.raw.find_hole(&range, size, true)
     }
 
     fn alloc_in(
@@ -297,15 +292,10 @@ impl<E: Entry> MapleTree<E> {
         entry: E,
         rev: bool,
     ) -> Result<u64, InsertError<E>> {
-        if self.kind() != TreeKind::Alloc {
-            return Err(InsertError {
-                error: Error::Invalid,
-                entry,
-            });
-        }
-        let found = bounds(&range).and_then(|(min, max)| self.raw.empty_area(min, max, size, rev));
-        match found {
-            Ok((s, e)) => self.insert_range(s..=e, entry).map(|()| s),
+        match self.raw.alloc_hole(&range, size, rev) {
+            Ok(hole) => self
+                .insert_range(hole.clone(), entry)
+                .map(|()| *hole.start()),
             Err(error) => Err(InsertError { error, entry }),
         }
     }

@@ -165,7 +165,13 @@ struct Fresh<'p> {
     pool: Option<&'p core::cell::RefCell<Vec<NodePtr>>>,
 }
 
-impl Fresh<'_> {
+impl<'p> Fresh<'p> {
+    fn new(pool: Option<&'p core::cell::RefCell<Vec<NodePtr>>>) -> Self {
+        Fresh {
+            nodes: SmallVec::new(),
+            pool,
+        }
+    }
     fn alloc(&mut self, leaf: bool) -> Result<NodePtr, Error> {
         let pooled = self.pool.and_then(|p| p.borrow_mut().pop());
         let n = match pooled {
@@ -346,10 +352,7 @@ impl RawTree {
         if last < u64::MAX {
             p.push(u64::MAX, ptr::null_mut(), 0);
         }
-        let mut fresh = Fresh {
-            nodes: SmallVec::new(),
-            pool: ctx.pool,
-        };
+        let mut fresh = Fresh::new(ctx.pool);
         let node = fresh.alloc(true)?;
         fill_node(node, Shape::Range, true, 0, p.as_slice());
         self.set_root(Some(Enode::new(node, true)), 1);
@@ -473,10 +476,7 @@ impl RawTree {
         let internal = self.internal_shape();
         let in_place = matches!(ctx.reclaim, Reclaim::Now);
         let mut garbage = Garbage::default();
-        let mut fresh = Fresh {
-            nodes: SmallVec::new(),
-            pool: ctx.pool,
-        };
+        let mut fresh = Fresh::new(ctx.pool);
         let mut clones: SmallVec<[Word; 2]> = SmallVec::new();
 
         // Leaf pieces: what survives of the two leaves around the new range.
