@@ -325,6 +325,9 @@ impl RawTree {
         if let Some(old) = self.try_exact_fit(&left, right.as_ref(), first, last, word, ctx) {
             return Ok(old);
         }
+        if right.is_none() && self.try_append(&left, first, last, word, ctx) {
+            return Ok(core::ptr::null_mut());
+        }
         self.write_span(
             root,
             &mut left,
@@ -436,6 +439,58 @@ impl RawTree {
             gap::update_upwards(left, left.len() - 1);
         }
         Some(self.dispose_old(old, ctx))
+    }
+
+    /// Appends into the empty range that ends the right-most leaf, in place, when the leaf has
+    /// room (the kernel's `mas_wr_append`): the pattern of growing a tree at its top end, as a
+    /// process mapping upwards or a bulk load does. Only for trees nobody else can see.
+    fn try_append(
+        &self,
+        left: &Path,
+        first: u64,
+        last: u64,
+        word: Word,
+        ctx: &WriteCtx<'_, '_>,
+    ) -> bool {
+        let leaf = left.leaf();
+        let end = leaf.end;
+        if !matches!(ctx.reclaim, Reclaim::Now)
+            || word.is_null()
+            || leaf.offset != end
+            || !leaf.word(end).is_null()
+        {
+            return false;
+        }
+        let (start, max) = (leaf.slot_min(end), leaf.max);
+        let before = first > start;
+        let after = last < max;
+        let needed = end + usize::from(before) + usize::from(after);
+        if needed >= Shape::Range.slots() || !(before || after) {
+            return false;
+        }
+        // Slots end.. become: [start, first-1] empty (if any), the entry, [last+1, max] empty
+        // (if any). The last used slot's pivot is the node maximum, unless it is slot 15.
+        let node = leaf.node;
+        let mut i = end;
+        let mut put = |last_index: u64, w: Word| {
+            if i < Shape::Range.pivots() {
+                node.set_pivot(i, last_index);
+            }
+            node.set_slot(Shape::Range, i, w);
+            i += 1;
+        };
+        if before {
+            put(first - 1, core::ptr::null_mut());
+        }
+        put(last, word);
+        if after {
+            put(max, core::ptr::null_mut());
+        }
+        self.add_len(isize::from(is_entry(word)));
+        if self.kind == crate::TreeKind::Alloc {
+            gap::update_upwards(left, left.len() - 1);
+        }
+        true
     }
 
     /// Returns `old` to the caller or disposes of it.
