@@ -1,0 +1,152 @@
+//! Issue 5: lock-free readers. Random-load throughput of one reader alone and while one
+//! writer does random stores and erases on another core, for the shared maple tree,
+//! `RwLock<BTreeMap>` used as a range map, and crossbeam-skiplist's `SkipMap`; and the cost of
+//! a store in shared (RCU) mode against the same store on an owned tree.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use crossbeam_skiplist::SkipMap;
+use maple_bench::{btree, btree_load, maple, quick_criterion, range_of, Rng};
+use maple_tree::{RcuMapleTree, TreeKind, Value};
+
+const N: usize = 100_000;
+
+/// Runs `read` for `iters` random lookups, with a writer running `write` in a loop meanwhile
+/// when `with_writer`; returns the reader's time.
+fn timed<R: Fn(u64) -> bool + Sync, W: Fn(&mut Rng) + Sync>(
+    iters: u64,
+    with_writer: bool,
+    read: &R,
+    write: &W,
+) -> Duration {
+    let stop = AtomicBool::new(false);
+    thread::scope(|s| {
+        if with_writer {
+            s.spawn(|| {
+                let mut rng = Rng::new(99);
+                while !stop.load(Ordering::Relaxed) {
+                    write(&mut rng);
+                }
+            });
+        }
+        let mut rng = Rng::new(7);
+        let start = Instant::now();
+        let mut hits = 0u64;
+        for _ in 0..iters {
+            hits += u64::from(read(rng.below(10 * N as u64)));
+        }
+        let elapsed = start.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        criterion::black_box(hits);
+        elapsed
+    })
+}
+
+/// Writer keys live above the readers' range, so readers always look at untouched entries.
+fn writer_range(rng: &mut Rng) -> (u64, u64) {
+    let f = 20 * N as u64 + rng.below(10 * N as u64);
+    (f, f + rng.below(8))
+}
+
+fn readers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rcu_read");
+    let tree = Arc::new(RcuMapleTree::from_tree(maple(N, TreeKind::Plain)));
+    let map = RwLock::new(btree(N));
+    let skip: SkipMap<u64, (u64, u64)> = SkipMap::new();
+    for i in 0..N as u64 {
+        let (f, l, v) = range_of(i);
+        skip.insert(f, (l, v));
+    }
+    for with_writer in [false, true] {
+        let tag = if with_writer { "with_writer" } else { "alone" };
+        g.bench_function(format!("maple/{tag}"), |b| {
+            b.iter_custom(|iters| {
+                timed(
+                    iters,
+                    with_writer,
+                    &|x| tree.read().load(x).is_some(),
+                    &|rng| {
+                        let (f, l) = writer_range(rng);
+                        let mut w = tree.write();
+                        if rng.below(2) == 0 {
+                            w.store_range(f..=l, Value::new(f)).unwrap();
+                        } else {
+                            w.erase_range(f..=l).unwrap();
+                        }
+                    },
+                )
+            })
+        });
+        g.bench_function(format!("rwlock_btreemap/{tag}"), |b| {
+            b.iter_custom(|iters| {
+                timed(
+                    iters,
+                    with_writer,
+                    &|x| btree_load(&map.read().unwrap(), x).is_some(),
+                    &|rng| {
+                        let (f, l) = writer_range(rng);
+                        let mut m = map.write().unwrap();
+                        if rng.below(2) == 0 {
+                            m.insert(f, (l, f));
+                        } else {
+                            m.remove(&f);
+                        }
+                    },
+                )
+            })
+        });
+        g.bench_function(format!("skipmap/{tag}"), |b| {
+            b.iter_custom(|iters| {
+                timed(
+                    iters,
+                    with_writer,
+                    &|x| {
+                        skip.upper_bound(std::ops::Bound::Included(&x))
+                            .is_some_and(|e| x <= e.value().0)
+                    },
+                    &|rng| {
+                        let (f, l) = writer_range(rng);
+                        if rng.below(2) == 0 {
+                            skip.insert(f, (l, f));
+                        } else {
+                            skip.remove(&f);
+                        }
+                    },
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+fn stores(c: &mut Criterion) {
+    let mut g = c.benchmark_group("store_mode");
+    let mut owned = maple(N, TreeKind::Plain);
+    let shared = RcuMapleTree::from_tree(maple(N, TreeKind::Plain));
+    let mut rng = Rng::new(3);
+    g.bench_function("owned", |b| {
+        b.iter(|| {
+            let (f, l) = writer_range(&mut rng);
+            owned.store_range(f..=l, Value::new(f)).unwrap();
+        })
+    });
+    let mut rng = Rng::new(3);
+    g.bench_function("shared", |b| {
+        b.iter(|| {
+            let (f, l) = writer_range(&mut rng);
+            shared.write().store_range(f..=l, Value::new(f)).unwrap();
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = quick_criterion();
+    targets = readers, stores
+}
+criterion_main!(benches);
