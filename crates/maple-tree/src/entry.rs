@@ -114,10 +114,6 @@ pub(crate) fn is_entry(word: Word) -> bool {
     !word.is_null() && word != zero_word()
 }
 
-/// Marker type naming the reserved zero entry in documentation and errors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ZeroEntry;
-
 /// Moves `e` into a raw word.
 #[inline]
 pub(crate) fn into_word<E: Entry>(e: E) -> Word {

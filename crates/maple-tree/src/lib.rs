@@ -15,10 +15,21 @@
 //! assert_eq!(copy.load(0x4abc), Some(&Value::new(2)));
 //! ```
 //!
-//! Module map: `node` (raw 256-byte nodes, the only place that touches node
-//! memory), `path` (walking and the cursor's frame stack), `write` (every store), `gap`
-//! (gap tracking and free-range search), `dup` (duplication and bulk building), `rcu`
-//! (concurrent readers), `validate` (the invariant check).
+//! Where things are:
+//!
+//! | module | what |
+//! |---|---|
+//! | `node` | the 256-byte node layout; the only module that reads or writes node memory |
+//! | `entry` | what can be stored ([`Entry`], [`Value`]) and the reserved zero entry |
+//! | `path` | walking: the root-to-leaf frame stack readers, cursors and writers share |
+//! | `raw` | the type-erased tree: root, height, count, destruction, reclamation modes |
+//! | `write` | every store, insert and erase: one span-rebuilding routine plus fast paths |
+//! | `gap` | gap tracking and the free-range search |
+//! | `cursor` | [`Cursor`], [`CursorMut`] and the iterators |
+//! | `tree` | [`MapleTree`], the owned tree and its API |
+//! | `dup` | whole-tree duplication and bulk building |
+//! | `rcu` | `RcuMapleTree`: lock-free readers, epoch reclamation, preallocated stores |
+//! | `validate` | the structural invariant check and `dump` |
 #![no_std]
 #![warn(missing_docs)]
 
@@ -43,7 +54,7 @@ mod write;
 
 pub use cursor::{Cursor, CursorMut, Iter, Range};
 pub use dup::DupMapError;
-pub use entry::{Entry, Value, ZeroEntry};
+pub use entry::{Entry, Value};
 pub use error::{Error, InsertError};
 pub use info::{NodeInfo, SlotKind};
 #[cfg(feature = "fault-injection")]

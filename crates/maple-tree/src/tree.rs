@@ -546,10 +546,10 @@ impl<E: Entry> IntoIterator for MapleTree<E> {
 }
 
 impl<E: Entry> FromIterator<(RangeInclusive<u64>, E)> for MapleTree<E> {
-    /// Builds a plain tree. Sorted, disjoint input is bulk-built in O(n); anything else is
-    /// stored in order, later ranges overwriting earlier ones where they overlap... which
-    /// needs `Clone` to split entries, so unsorted input of a non-`Clone` type is inserted and
-    /// overlapping ranges are dropped.
+    /// Builds a plain tree. Sorted, disjoint input is bulk-built in O(n). Other input is
+    /// inserted in order: where ranges overlap the first one wins and the later entry is
+    /// dropped (storing over it would split entries, which needs `Clone`; use
+    /// [`Extend`] on a `Clone` type for last-one-wins). Backwards ranges are dropped.
     fn from_iter<I: IntoIterator<Item = (RangeInclusive<u64>, E)>>(iter: I) -> Self {
         let items: Vec<_> = iter.into_iter().collect();
         let sorted = items
