@@ -29,12 +29,13 @@
 //! | `tree` | [`MapleTree`], the owned tree and its API |
 //! | `dup` | whole-tree duplication and bulk building |
 //! | `rcu` | `RcuMapleTree`: lock-free readers, epoch reclamation, preallocated stores |
+//! | `sync` | atomics and locks (loom's under `cfg(loom)`), loom's stand-in for epoch reclamation |
 //! | `validate` | the structural invariant check and `dump` |
 #![no_std]
 #![warn(missing_docs)]
 
 extern crate alloc;
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", loom))]
 extern crate std;
 
 mod cursor;
@@ -48,6 +49,7 @@ mod path;
 mod raw;
 #[cfg(feature = "std")]
 mod rcu;
+mod sync;
 mod tree;
 mod validate;
 mod write;
@@ -60,12 +62,15 @@ pub use info::{NodeInfo, SlotKind};
 #[cfg(feature = "fault-injection")]
 pub use node::fault;
 pub use node::NODE_SIZE;
+#[cfg(all(feature = "std", loom))]
+#[doc(hidden)]
+pub use rcu::loom_stats;
 #[cfg(feature = "std")]
 pub use rcu::{EntryRef, Prealloc, RcuMapleTree, ReadGuard, SharedIter, WriteGuard};
 pub use tree::{IntoIter, MapleTree, TreeKind};
 pub use validate::ValidateError;
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests;
 
 /// The README's example, compiled and run as a doctest.

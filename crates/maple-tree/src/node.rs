@@ -32,10 +32,11 @@
 //! plain memory.
 
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::entry::Word;
+use crate::sync::{fence, AtomicPtr, Ordering};
 
+#[cfg(not(loom))]
 use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 
 /// Slots of a range (leaf or plain internal) node.
@@ -57,8 +58,17 @@ pub(crate) struct Node {
     /// Pivots, gaps and meta are integers kept as pointers without provenance; slots are
     /// real pointers (children, or entries' own bytes), so their provenance survives.
     data: [AtomicPtr<()>; DATA_WORDS],
+    /// Loom only: a plain copy of `data` for [`NodePtr::slot_ref`] (loom atomics hold no
+    /// value in place, so `&E` cannot be borrowed from them). Only the single writer or owner
+    /// reads it, so it needs no modelling.
+    #[cfg(loom)]
+    shadow: [core::sync::atomic::AtomicPtr<()>; DATA_WORDS],
+    /// Loom only: set when the node is freed; touching a freed node panics.
+    #[cfg(loom)]
+    freed: core::sync::atomic::AtomicBool,
 }
 
+#[cfg(not(loom))]
 const _: () = assert!(core::mem::size_of::<Node>() == NODE_SIZE);
 const _: () = assert!(core::mem::align_of::<Node>() == NODE_SIZE);
 #[cfg(not(target_pointer_width = "64"))]
@@ -167,8 +177,30 @@ pub mod fault {
     }
 }
 
+#[cfg(not(loom))]
 fn layout() -> Layout {
     Layout::new::<Node>()
+}
+
+#[cfg(loom)]
+std::thread_local! {
+    /// Nodes freed under loom: poisoned, and released by [`release_freed_nodes`].
+    static FREED: core::cell::RefCell<alloc::vec::Vec<NodePtr>> =
+        const { core::cell::RefCell::new(alloc::vec::Vec::new()) };
+}
+
+/// Releases the memory of every node freed so far on this thread (loom only; a loom model runs
+/// all its threads on one OS thread).
+///
+/// # Safety
+/// No freed node may be touched afterwards: every reader of the trees they came from is gone.
+#[cfg(loom)]
+pub(crate) unsafe fn release_freed_nodes() {
+    for n in FREED.with(|f| core::mem::take(&mut *f.borrow_mut())) {
+        // SAFETY: allocated by `NodePtr::alloc` with `Box`, freed (so unreachable) exactly once,
+        // and the caller guarantees no further use.
+        drop(unsafe { alloc::boxed::Box::from_raw(n.0.as_ptr()) });
+    }
 }
 
 impl NodePtr {
@@ -179,9 +211,25 @@ impl NodePtr {
         if fault::should_fail() {
             return None;
         }
-        // SAFETY: the layout has a non-zero size. All-zero bytes are a valid `Node` (atomics).
-        let raw = unsafe { alloc_zeroed(layout()) } as *mut Node;
-        NonNull::new(raw).map(NodePtr)
+        #[cfg(not(loom))]
+        {
+            // SAFETY: the layout has a non-zero size. All-zero bytes are a valid `Node` (atomics).
+            let raw = unsafe { alloc_zeroed(layout()) } as *mut Node;
+            NonNull::new(raw).map(NodePtr)
+        }
+        #[cfg(loom)]
+        {
+            // Loom atomics must be constructed, not zeroed.
+            let node = alloc::boxed::Box::new(Node {
+                parent: AtomicPtr::new(ptr::null_mut()),
+                data: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+                shadow: core::array::from_fn(|_| {
+                    core::sync::atomic::AtomicPtr::new(ptr::null_mut())
+                }),
+                freed: core::sync::atomic::AtomicBool::new(false),
+            });
+            Some(NodePtr(NonNull::from(alloc::boxed::Box::leak(node))))
+        }
     }
 
     /// Frees the node.
@@ -189,8 +237,23 @@ impl NodePtr {
     /// # Safety
     /// The node must be unreachable: no tree link and no reader can reach it any more.
     pub(crate) unsafe fn free(self) {
+        #[cfg(not(loom))]
         // SAFETY: allocated by `alloc` with the same layout; the caller guarantees no use after.
-        unsafe { dealloc(self.0.as_ptr() as *mut u8, layout()) }
+        unsafe {
+            dealloc(self.0.as_ptr() as *mut u8, layout())
+        }
+        #[cfg(loom)]
+        {
+            // SAFETY: the node is still allocated (release_freed_nodes frees it later).
+            let node = unsafe { self.0.as_ref() };
+            let was = node.freed.swap(true, core::sync::atomic::Ordering::Relaxed);
+            assert!(
+                !was,
+                "maple-tree (loom): node {:#x} freed twice",
+                self.addr()
+            );
+            FREED.with(|f| f.borrow_mut().push(self));
+        }
     }
 
     #[inline]
@@ -201,12 +264,26 @@ impl NodePtr {
     #[inline]
     fn node(&self) -> &Node {
         // SAFETY: module invariant: a NodePtr in use names an allocated node.
-        unsafe { self.0.as_ref() }
+        let node = unsafe { self.0.as_ref() };
+        #[cfg(loom)]
+        assert!(
+            !node.freed.load(core::sync::atomic::Ordering::Relaxed),
+            "maple-tree (loom): node {:#x} used after it was freed",
+            self.addr()
+        );
+        node
     }
 
     #[inline]
     fn word(&self, i: usize) -> &AtomicPtr<()> {
         &self.node().data[i]
+    }
+    /// Stores data word `i` (and, under loom, its shadow copy).
+    #[inline]
+    fn store_word(&self, i: usize, v: Word, order: Ordering) {
+        self.word(i).store(v, order);
+        #[cfg(loom)]
+        self.node().shadow[i].store(v, core::sync::atomic::Ordering::Relaxed);
     }
     #[inline]
     fn int(&self, i: usize) -> u64 {
@@ -214,8 +291,11 @@ impl NodePtr {
     }
     #[inline]
     fn set_int(&self, i: usize, v: u64) {
-        self.word(i)
-            .store(ptr::without_provenance_mut(v as usize), Ordering::Relaxed)
+        self.store_word(
+            i,
+            ptr::without_provenance_mut(v as usize),
+            Ordering::Relaxed,
+        )
     }
 
     #[inline]
@@ -234,12 +314,20 @@ impl NodePtr {
     }
     #[inline]
     pub(crate) fn set_slot(self, shape: Shape, i: usize, v: Word) {
-        self.word(shape.slot_base() + i).store(v, Ordering::Release)
+        self.store_word(shape.slot_base() + i, v, Ordering::Release)
     }
-    /// The slot's memory, for handing out `&E` on a tree nobody else can write.
+    /// The slot's memory, for handing out `&E` on a tree nobody else can write. (Under loom,
+    /// the slot's shadow copy, which holds the same word for the writer or owner.)
     #[inline]
-    pub(crate) fn slot_ref(&self, shape: Shape, i: usize) -> &AtomicPtr<()> {
-        self.word(shape.slot_base() + i)
+    pub(crate) fn slot_ref(&self, shape: Shape, i: usize) -> &core::sync::atomic::AtomicPtr<()> {
+        #[cfg(not(loom))]
+        {
+            self.word(shape.slot_base() + i)
+        }
+        #[cfg(loom)]
+        {
+            &self.node().shadow[shape.slot_base() + i]
+        }
     }
     #[inline]
     pub(crate) fn gap(self, i: usize) -> u64 {
@@ -278,13 +366,13 @@ impl NodePtr {
     #[inline]
     pub(crate) fn mark_dead(self) {
         self.node().parent.store(self.0.as_ptr(), Ordering::Release);
-        core::sync::atomic::fence(Ordering::SeqCst);
+        fence(Ordering::SeqCst);
     }
     /// Whether the node was replaced. Call after reading its contents: the fence orders the
     /// earlier reads before this check (the kernel's `smp_rmb` in `ma_dead_node`).
     #[inline]
     pub(crate) fn is_dead(self) -> bool {
-        core::sync::atomic::fence(Ordering::Acquire);
+        fence(Ordering::Acquire);
         self.node().parent.load(Ordering::Acquire).addr() & !SLOT_MASK == self.addr()
     }
 
@@ -373,8 +461,7 @@ impl NodePtr {
     /// Copies all 256 bytes of `src` except the parent word (used by duplication).
     pub(crate) fn copy_data_from(self, src: NodePtr) {
         for i in 0..DATA_WORDS {
-            self.word(i)
-                .store(src.word(i).load(Ordering::Relaxed), Ordering::Relaxed);
+            self.store_word(i, src.word(i).load(Ordering::Relaxed), Ordering::Relaxed);
         }
     }
 }

@@ -6,11 +6,11 @@
 //! only ever one writer (`&mut MapleTree`, or the shared tree's writer lock).
 
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::entry::{is_entry, EntryOps, Word};
 use crate::node::{Enode, NodePtr, Shape};
 use crate::path::{Frame, Path};
+use crate::sync::{const_fn_unless_loom, AtomicPtr, AtomicUsize, Deferrer, Ordering};
 use crate::TreeKind;
 
 pub(crate) struct RawTree {
@@ -23,13 +23,15 @@ pub(crate) struct RawTree {
 }
 
 impl RawTree {
-    pub(crate) const fn new(kind: TreeKind, drop_entry: unsafe fn(Word)) -> RawTree {
-        RawTree {
-            root: AtomicPtr::new(ptr::null_mut()),
-            height: AtomicUsize::new(0),
-            len: AtomicUsize::new(0),
-            kind,
-            drop_entry,
+    const_fn_unless_loom! {
+        pub(crate) fn new(kind: TreeKind, drop_entry: unsafe fn(Word)) -> RawTree {
+            RawTree {
+                root: AtomicPtr::new(ptr::null_mut()),
+                height: AtomicUsize::new(0),
+                len: AtomicUsize::new(0),
+                kind,
+                drop_entry,
+            }
         }
     }
 
@@ -239,7 +241,7 @@ pub(crate) enum Reclaim<'g> {
     /// Nobody else can see the tree: free at once, and rewrite nodes in place when possible.
     Now,
     /// Lock-free readers may hold pointers: mark dead, free after the grace period.
-    Deferred(&'g crossbeam_epoch::Guard),
+    Deferred(&'g Deferrer),
 }
 
 /// What one write needs besides its arguments.

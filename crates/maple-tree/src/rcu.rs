@@ -35,8 +35,7 @@ use core::mem::ManuallyDrop;
 use core::ops::{Deref, RangeBounds, RangeInclusive};
 
 use alloc::vec::Vec;
-use std::sync::{Mutex, MutexGuard};
-
+#[cfg(not(loom))]
 use crossbeam_epoch::{self as epoch, Guard};
 
 use crate::entry::{
@@ -46,6 +45,9 @@ use crate::entry::{
 use crate::node::NodePtr;
 use crate::path::Path;
 use crate::raw::{RawTree, Reclaim, WriteCtx};
+#[cfg(loom)]
+use crate::sync::loom_reclaim::Grace;
+use crate::sync::{Mutex, MutexGuard};
 use crate::tree::bounds;
 use crate::write::worst_case_nodes;
 use crate::{Error, InsertError, MapleTree, TreeKind, ValidateError};
@@ -57,6 +59,9 @@ use crate::{Error, InsertError, MapleTree, TreeKind, ValidateError};
 pub struct RcuMapleTree<E: Entry + Send + Sync + 'static> {
     tree: MapleTree<E>,
     writer: Mutex<()>,
+    /// Loom only: grace periods and deferred destruction in place of crossbeam-epoch.
+    #[cfg(loom)]
+    grace: Grace,
 }
 
 // SAFETY: readers only load atomics and borrow `E: Sync`; writes are serialised by `writer`;
@@ -75,6 +80,8 @@ impl<E: Entry + Send + Sync + 'static> RcuMapleTree<E> {
         RcuMapleTree {
             tree,
             writer: Mutex::new(()),
+            #[cfg(loom)]
+            grace: Grace::new(),
         }
     }
     /// Takes the tree back for owned, in-place use. No reader can exist: `self` is owned.
@@ -83,9 +90,14 @@ impl<E: Entry + Send + Sync + 'static> RcuMapleTree<E> {
     }
     /// Starts a lock-free read section.
     pub fn read(&self) -> ReadGuard<'_, E> {
+        #[cfg(loom)]
+        self.grace.pin();
         ReadGuard {
             raw: &self.tree.raw,
+            #[cfg(not(loom))]
             guard: epoch::pin(),
+            #[cfg(loom)]
+            grace: &self.grace,
             _e: PhantomData,
         }
     }
@@ -95,6 +107,8 @@ impl<E: Entry + Send + Sync + 'static> RcuMapleTree<E> {
             tree: &self.tree,
             raw: &self.tree.raw,
             _lock: self.writer.lock().unwrap_or_else(|p| p.into_inner()),
+            #[cfg(loom)]
+            grace: &self.grace,
             _e: PhantomData,
         }
     }
@@ -131,8 +145,18 @@ impl<E: Entry + core::fmt::Debug> core::fmt::Debug for EntryRef<'_, E> {
 /// A lock-free read section over an [`RcuMapleTree`].
 pub struct ReadGuard<'t, E: Entry> {
     raw: &'t RawTree,
+    #[cfg(not(loom))]
     guard: Guard,
+    #[cfg(loom)]
+    grace: &'t Grace,
     _e: PhantomData<E>,
+}
+
+#[cfg(loom)]
+impl<E: Entry> Drop for ReadGuard<'_, E> {
+    fn drop(&mut self) {
+        self.grace.unpin();
+    }
 }
 
 impl<E: Entry> ReadGuard<'_, E> {
@@ -151,6 +175,8 @@ impl<E: Entry> ReadGuard<'_, E> {
             if let Some(w) = self.raw.lookup(index, true) {
                 return self.entry(w);
             }
+            #[cfg(loom)]
+            loom_stats::restarted();
         }
     }
 
@@ -161,6 +187,8 @@ impl<E: Entry> ReadGuard<'_, E> {
             if !p.any_dead() {
                 return p;
             }
+            #[cfg(loom)]
+            loom_stats::restarted();
         }
     }
 
@@ -203,6 +231,7 @@ impl<E: Entry> ReadGuard<'_, E> {
     pub fn unpin(self) {}
 
     #[doc(hidden)]
+    #[cfg(not(loom))]
     pub fn epoch_guard(&self) -> &Guard {
         &self.guard
     }
@@ -229,6 +258,8 @@ impl<'r, E: Entry> Iterator for SharedIter<'r, E> {
             }
             let (s, e, w) = path.current();
             if path.leaf().node.is_dead() {
+                #[cfg(loom)]
+                loom_stats::restarted();
                 *path = self.reader.live_path(self.lo);
                 continue;
             }
@@ -241,6 +272,24 @@ impl<'r, E: Entry> Iterator for SharedIter<'r, E> {
                 return Some((s..=e, entry));
             }
         }
+    }
+}
+
+/// Loom only: how often readers met a replaced node and restarted, so models can show that
+/// the restart paths were exercised.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_stats {
+    use core::cell::Cell;
+    std::thread_local! {
+        static RESTARTS: Cell<usize> = const { Cell::new(0) };
+    }
+    pub(crate) fn restarted() {
+        RESTARTS.with(|r| r.set(r.get() + 1));
+    }
+    /// Reader restarts so far on this OS thread (a loom model runs all its threads on one).
+    pub fn restarts() -> usize {
+        RESTARTS.with(|r| r.get())
     }
 }
 
@@ -268,6 +317,8 @@ pub struct WriteGuard<'t, E: Entry> {
     tree: &'t MapleTree<E>,
     raw: &'t RawTree,
     _lock: MutexGuard<'t, ()>,
+    #[cfg(loom)]
+    grace: &'t Grace,
     _e: PhantomData<E>,
 }
 
@@ -280,14 +331,22 @@ impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
         ops: &EntryOps,
         pool: Option<&RefCell<Vec<NodePtr>>>,
     ) -> Result<(), Error> {
-        let guard = epoch::pin();
+        #[cfg(not(loom))]
+        let pinned = epoch::pin();
+        #[cfg(not(loom))]
+        let guard = &pinned;
+        #[cfg(loom)]
+        let guard = self.grace;
         let ctx = WriteCtx {
             ops,
-            reclaim: Reclaim::Deferred(&guard),
+            reclaim: Reclaim::Deferred(guard),
             want_old: false,
             pool,
         };
-        self.raw.write(s, e, word, &ctx).map(drop)
+        let result = self.raw.write(s, e, word, &ctx).map(drop);
+        #[cfg(loom)]
+        self.grace.try_reclaim();
+        result
     }
 
     /// The whole tree, read-only, for what the writer reads in bulk (iteration, cursors,

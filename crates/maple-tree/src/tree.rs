@@ -84,20 +84,26 @@ pub(crate) fn to_inclusive<R: RangeBounds<u64>>(r: &R) -> Option<(u64, u64)> {
 }
 
 impl<E: Entry> MapleTree<E> {
-    /// An empty plain tree.
-    pub const fn new() -> Self {
-        Self::with_kind(TreeKind::Plain)
+    crate::sync::const_fn_unless_loom! {
+        /// An empty plain tree.
+        pub fn new() -> Self {
+            Self::with_kind(TreeKind::Plain)
+        }
     }
-    /// An empty allocation tree (gap tracking).
-    pub const fn new_alloc() -> Self {
-        Self::with_kind(TreeKind::Alloc)
+    crate::sync::const_fn_unless_loom! {
+        /// An empty allocation tree (gap tracking).
+        pub fn new_alloc() -> Self {
+            Self::with_kind(TreeKind::Alloc)
+        }
     }
-    /// An empty tree of the given kind.
-    pub const fn with_kind(kind: TreeKind) -> Self {
-        MapleTree {
-            raw: RawTree::new(kind, drop_word::<E>),
-            cyclic_wrapped: false,
-            _owns: PhantomData,
+    crate::sync::const_fn_unless_loom! {
+        /// An empty tree of the given kind.
+        pub fn with_kind(kind: TreeKind) -> Self {
+            MapleTree {
+                raw: RawTree::new(kind, drop_word::<E>),
+                cyclic_wrapped: false,
+                _owns: PhantomData,
+            }
         }
     }
     /// The tree's kind.

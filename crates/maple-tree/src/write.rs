@@ -806,8 +806,24 @@ impl RawTree {
                 }
             }
         }
-        garbage.nodes.sort_unstable_by_key(|n| n.addr());
-        garbage.nodes.dedup();
+        #[cfg(not(loom))]
+        {
+            garbage.nodes.sort_unstable_by_key(|n| n.addr());
+            garbage.nodes.dedup();
+        }
+        // Loom replays schedules and needs the same atomic operations in the same order every
+        // time, so the retire order must not depend on addresses: dedup in place instead.
+        #[cfg(loom)]
+        {
+            let mut i = 0;
+            while i < garbage.nodes.len() {
+                if garbage.nodes[..i].contains(&garbage.nodes[i]) {
+                    garbage.nodes.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        }
         for &n in &garbage.nodes {
             if fresh.nodes.iter().any(|&(f, _)| f == n) {
                 // SAFETY: a new node that was skipped over (a lone child chain) and never linked.

@@ -1,6 +1,8 @@
 //! The rest of the public API: errors, entry hand-back, return values of writes, clear,
 //! Debug/dump, owned iteration, Extend, cursor pause/resume and cursor writes, height,
 //! node_count and visit_nodes.
+// Plain-thread tests: under `--cfg loom` only `loom_tree` runs (loom atomics need a model).
+#![cfg(not(loom))]
 
 use std::sync::Arc;
 

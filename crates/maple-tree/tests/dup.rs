@@ -5,6 +5,8 @@
 //! `height` and per-node pivots/gaps/slot kinds as seen by `visit_nodes`) and entries, and
 //! be independent of the source afterwards. Entries are counted (`Arc` strong counts or a
 //! drop-counting `Box`) so leaks and double drops show up.
+// Plain-thread tests: under `--cfg loom` only `loom_tree` runs (loom atomics need a model).
+#![cfg(not(loom))]
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;

@@ -1,5 +1,7 @@
 //! Allocation failure at every allocation point of every write path: the tree is unchanged
 //! and valid, and nothing leaks (entries are counted with `Arc`s).
+// Plain-thread tests: under `--cfg loom` only `loom_tree` runs (loom atomics need a model).
+#![cfg(not(loom))]
 
 use std::sync::Arc;
 

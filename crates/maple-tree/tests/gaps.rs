@@ -7,6 +7,8 @@
 //! such part. Zero entries (reserved) count as occupied. `Invalid` for `size == 0`,
 //! `min > max` or a window smaller than `size`; `Busy` when nothing fits. The `alloc_*`
 //! calls are `Invalid` on plain trees.
+// Plain-thread tests: under `--cfg loom` only `loom_tree` runs (loom atomics need a model).
+#![cfg(not(loom))]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -9,6 +9,8 @@
 //! `next_range`/`prev_range` as a range with `None`; cursor `next`/`prev`/`find`/`find_rev`
 //! follow `mas_next`/`mas_prev`/`mas_find`/`mas_find_rev` (entries whose start is
 //! `<= max`, resp. whose end is `>= min`).
+// Plain-thread tests: under `--cfg loom` only `loom_tree` runs (loom atomics need a model).
+#![cfg(not(loom))]
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;

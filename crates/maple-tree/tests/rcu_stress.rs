@@ -3,6 +3,8 @@
 //! Readers own a region of the key space that the writer never touches; they must always
 //! find their entries while the writer splits, merges, spans and regrows the tree elsewhere
 //! (replaying the kernel's recorded traces when `../shared/conformance` is present).
+// Plain-thread tests: under `--cfg loom` only `loom_tree` runs (loom atomics need a model).
+#![cfg(not(loom))]
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
