@@ -11,7 +11,7 @@ use crate::entry::{is_entry, EntryOps, Word};
 use crate::node::{Enode, NodePtr, Shape};
 use crate::path::{Frame, Path};
 use crate::sync::{const_fn_unless_loom, AtomicPtr, AtomicUsize, Deferrer, Ordering};
-use crate::TreeKind;
+use crate::{Error, TreeKind};
 
 pub(crate) struct RawTree {
     root: AtomicPtr<()>,
@@ -72,13 +72,19 @@ impl RawTree {
         self.len.store(v, Ordering::Relaxed);
     }
 
-    /// Fast lookup of the word at `index` (no path kept). `None` means a replaced node was met
-    /// (shared mode only): the caller retries.
+    /// Fast lookup of the leaf slot holding `index`, no path kept: `Some(None)` for an empty
+    /// tree, `Some(Some((leaf, offset, word)))` otherwise. With `check_dead` (shared trees),
+    /// every node is checked after it was read and `None` means a replaced node was met: the
+    /// caller retries.
     #[inline]
-    pub(crate) fn lookup(&self, index: u64, check_dead: bool) -> Option<Word> {
+    pub(crate) fn lookup(
+        &self,
+        index: u64,
+        check_dead: bool,
+    ) -> Option<Option<(NodePtr, usize, Word)>> {
         let internal = self.internal_shape();
         let Some(mut enode) = self.root() else {
-            return Some(ptr::null_mut());
+            return Some(None);
         };
         loop {
             let leaf = enode.is_leaf();
@@ -90,10 +96,26 @@ impl RawTree {
                 return None;
             }
             if leaf {
-                return Some(word);
+                return Some(Some((node, offset, word)));
             }
             enode = Enode::from_word(word)?;
         }
+    }
+
+    /// Stores `word` over `range` if every index of it is empty (insert semantics).
+    /// [`Error::Invalid`] for a backwards range, [`Error::Exists`] if anything is there; on
+    /// error the word was not stored.
+    pub(crate) fn insert(
+        &self,
+        range: &core::ops::RangeInclusive<u64>,
+        word: Word,
+        ctx: &WriteCtx<'_, '_>,
+    ) -> Result<(), Error> {
+        let (s, e) = crate::tree::bounds(range)?;
+        if !self.is_vacant(s, e) {
+            return Err(Error::Exists);
+        }
+        self.write(s, e, word, ctx).map(drop)
     }
 
     /// A path to the leaf slot holding `index` (empty path for an empty tree).

@@ -172,8 +172,8 @@ impl<E: Entry> ReadGuard<'_, E> {
     /// The entry whose range holds `index`.
     pub fn load(&self, index: u64) -> Option<EntryRef<'_, E>> {
         loop {
-            if let Some(w) = self.raw.lookup(index, true) {
-                return self.entry(w);
+            if let Some(found) = self.raw.lookup(index, true) {
+                return found.and_then(|(_, _, w)| self.entry(w));
             }
             #[cfg(loom)]
             loom_stats::restarted();
@@ -323,14 +323,14 @@ pub struct WriteGuard<'t, E: Entry> {
 }
 
 impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
-    fn write(
+    /// Runs `f` with the write context of a shared tree: copy-on-write, reclamation after the
+    /// grace period.
+    fn with_ctx<R>(
         &mut self,
-        s: u64,
-        e: u64,
-        word: Word,
         ops: &EntryOps,
         pool: Option<&RefCell<Vec<NodePtr>>>,
-    ) -> Result<(), Error> {
+        f: impl FnOnce(&RawTree, &WriteCtx<'_, '_>) -> R,
+    ) -> R {
         #[cfg(not(loom))]
         let pinned = epoch::pin();
         #[cfg(not(loom))]
@@ -343,10 +343,21 @@ impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
             want_old: false,
             pool,
         };
-        let result = self.raw.write(s, e, word, &ctx).map(drop);
+        let result = f(self.raw, &ctx);
         #[cfg(loom)]
         self.grace.try_reclaim();
         result
+    }
+
+    fn write(
+        &mut self,
+        s: u64,
+        e: u64,
+        word: Word,
+        ops: &EntryOps,
+        pool: Option<&RefCell<Vec<NodePtr>>>,
+    ) -> Result<(), Error> {
+        self.with_ctx(ops, pool, |raw, ctx| raw.write(s, e, word, ctx).map(drop))
     }
 
     /// The whole tree, read-only, for what the writer reads in bulk (iteration, cursors,
@@ -377,21 +388,11 @@ impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
         range: RangeInclusive<u64>,
         entry: E,
     ) -> Result<(), InsertError<E>> {
-        let (s, e) = match bounds(&range) {
-            Ok(b) => b,
-            Err(error) => return Err(InsertError { error, entry }),
-        };
-        if !self.raw.is_vacant(s, e) {
-            return Err(InsertError {
-                error: Error::Exists,
-                entry,
-            });
-        }
         let word = into_word(entry);
-        // SAFETY (in the error arm): the failed write did not store the word.
-        self.write(s, e, word, &E::OPS, None)
+        self.with_ctx(&E::OPS, None, |raw, ctx| raw.insert(&range, word, ctx))
             .map_err(|error| InsertError {
                 error,
+                // SAFETY: the insert failed, so the word was not stored and is still ours.
                 entry: unsafe { from_word(word) },
             })
     }

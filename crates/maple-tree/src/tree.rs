@@ -130,26 +130,12 @@ impl<E: Entry> MapleTree<E> {
     /// The entry whose range holds `index`.
     #[inline]
     pub fn load(&self, index: u64) -> Option<&E> {
-        let mut path_free = self.raw.root()?;
-        // The fast walk (no path kept), then borrow the leaf slot.
-        let internal = self.raw.internal_shape();
-        loop {
-            let leaf = path_free.is_leaf();
-            let shape = if leaf {
-                crate::node::Shape::Range
-            } else {
-                internal
-            };
-            let node = path_free.node();
-            let offset = node.offset_of(shape, index);
-            if leaf {
-                let slot = node.slot_ref(shape, offset);
-                let w = slot.load(core::sync::atomic::Ordering::Relaxed);
-                // SAFETY: `&self` forbids writes while the reference lives; the slot holds an `E`.
-                return is_entry(w).then(|| unsafe { borrow_slot::<E>(&*(slot as *const _)) });
-            }
-            path_free = crate::node::Enode::from_word(node.slot(shape, offset))?;
-        }
+        let (leaf, offset, word) = self.raw.lookup(index, false)??;
+        // SAFETY: `&self` forbids writes (and so frees) while the reference lives, and the slot
+        // holds an `E` (`is_entry`).
+        is_entry(word).then(|| unsafe {
+            borrow_slot::<E>(&*(leaf.slot_ref(crate::node::Shape::Range, offset) as *const _))
+        })
     }
 
     /// The range holding `index` (stored or empty) and its entry.
@@ -173,20 +159,15 @@ impl<E: Entry> MapleTree<E> {
         range: RangeInclusive<u64>,
         entry: E,
     ) -> Result<(), InsertError<E>> {
-        let fail = |error, entry| Err(InsertError { error, entry });
-        let (s, e) = match bounds(&range) {
-            Ok(b) => b,
-            Err(error) => return fail(error, entry),
-        };
-        if !self.raw.is_vacant(s, e) {
-            return fail(Error::Exists, entry);
-        }
         let word = into_word(entry);
-        match self.write_owned(s, e, word, &E::OPS, false) {
-            Ok(_) => Ok(()),
-            // SAFETY: the write failed, so the word was not stored and is still ours.
-            Err(error) => fail(error, unsafe { from_word(word) }),
-        }
+        let ctx = Self::owned_ctx(&E::OPS, false);
+        self.raw
+            .insert(&range, word, &ctx)
+            .map_err(|error| InsertError {
+                error,
+                // SAFETY: the insert failed, so the word was not stored and is still ours.
+                entry: unsafe { from_word(word) },
+            })
     }
 
     /// [`insert_range`](Self::insert_range) of a single index.
@@ -406,13 +387,17 @@ impl<E: Entry> MapleTree<E> {
         ops: &EntryOps,
         want_old: bool,
     ) -> Result<Word, Error> {
-        let ctx = WriteCtx {
+        self.raw.write(s, e, word, &Self::owned_ctx(ops, want_old))
+    }
+
+    /// The write context of an owned tree: in-place updates, immediate reclamation.
+    fn owned_ctx(ops: &EntryOps, want_old: bool) -> WriteCtx<'_, 'static> {
+        WriteCtx {
             ops,
             reclaim: Reclaim::Now,
             want_old,
             pool: None,
-        };
-        self.raw.write(s, e, word, &ctx)
+        }
     }
 }
 
