@@ -216,13 +216,16 @@ fn adopt_children(node: NodePtr, shape: Shape, count: usize) {
 }
 
 /// Plans how `n` pieces are cut into nodes: returns the sizes.
+/// Node sizes for a split: a handful of nodes at most, so kept inline.
+type SplitPlan = SmallVec<[usize; 8]>;
+
 fn split_sizes(
     pieces: &[Piece],
     shape: Shape,
     leaf: bool,
     rightmost: bool,
     pack_left: bool,
-) -> Vec<usize> {
+) -> SplitPlan {
     let n = pieces.len();
     let cap = shape.slots();
     let min = shape.min_slots();
@@ -248,10 +251,10 @@ fn try_sizes(
     leaf: bool,
     rightmost: bool,
     pack_left: bool,
-) -> Option<Vec<usize>> {
+) -> Option<SplitPlan> {
     let n = pieces.len();
     let last_min = if rightmost { 1 } else { min };
-    let mut sizes = Vec::with_capacity(k);
+    let mut sizes = SplitPlan::new();
     let mut start = 0;
     for j in 0..k - 1 {
         let remaining = n - start;
