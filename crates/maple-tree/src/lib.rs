@@ -28,7 +28,8 @@
 //! | `cursor` | [`Cursor`], [`CursorMut`] and the iterators |
 //! | `tree` | [`MapleTree`], the owned tree and its API |
 //! | `dup` | whole-tree duplication and bulk building |
-//! | `rcu` | `RcuMapleTree`: lock-free readers, epoch reclamation, preallocated stores |
+//! | `rcu` | `RcuMapleTree`: lock-free readers, the writer lock, preallocated stores |
+//! | `reclaim` | the shared tree's retired nodes and entries: grace periods, node reuse |
 //! | `sync` | atomics and locks (loom's under `cfg(loom)`), loom's stand-in for epoch reclamation |
 //! | `validate` | the structural invariant check and `dump` |
 #![no_std]
@@ -47,6 +48,7 @@ mod info;
 mod node;
 mod path;
 mod raw;
+mod reclaim;
 #[cfg(feature = "std")]
 mod rcu;
 mod sync;

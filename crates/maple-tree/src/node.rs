@@ -211,6 +211,12 @@ impl NodePtr {
         if fault::should_fail() {
             return None;
         }
+        Self::alloc_memory()
+    }
+
+    /// [`alloc`](Self::alloc) without failure injection, for callers that inject it
+    /// themselves.
+    pub(crate) fn alloc_memory() -> Option<NodePtr> {
         #[cfg(not(loom))]
         {
             // SAFETY: the layout has a non-zero size. All-zero bytes are a valid `Node` (atomics).

@@ -10,7 +10,8 @@ use core::ptr;
 use crate::entry::{is_entry, EntryOps, Word};
 use crate::node::{Enode, NodePtr, Shape};
 use crate::path::{Frame, Path};
-use crate::sync::{const_fn_unless_loom, AtomicPtr, AtomicUsize, Deferrer, Ordering};
+use crate::reclaim::Reclaimer;
+use crate::sync::{const_fn_unless_loom, AtomicPtr, AtomicUsize, Ordering};
 use crate::{Error, TreeKind};
 
 pub(crate) struct RawTree {
@@ -262,8 +263,9 @@ pub(crate) fn count_and_mark_dead(
 pub(crate) enum Reclaim<'g> {
     /// Nobody else can see the tree: free at once, and rewrite nodes in place when possible.
     Now,
-    /// Lock-free readers may hold pointers: mark dead, free after the grace period.
-    Deferred(&'g Deferrer),
+    /// Lock-free readers may hold pointers: mark dead, hand to the writer's reclaimer, which
+    /// frees or reuses after the grace period.
+    Deferred(&'g core::cell::RefCell<Reclaimer>),
 }
 
 /// What one write needs besides its arguments.
@@ -282,12 +284,7 @@ impl NodePtr {
         match reclaim {
             // SAFETY: the node was unlinked by the write that retires it and nobody reads it.
             Reclaim::Now => unsafe { self.free() },
-            Reclaim::Deferred(guard) => {
-                self.mark_dead();
-                // SAFETY: unlinked; readers that still hold it are pinned, and the epoch defers
-                // the free until they have all unpinned.
-                unsafe { guard.defer_unchecked(move || self.free()) }
-            }
+            Reclaim::Deferred(reclaimer) => reclaimer.borrow_mut().retire_node(self),
         }
     }
 }

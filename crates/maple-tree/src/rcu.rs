@@ -6,9 +6,10 @@
 //! * Writers never change a node a reader may be walking, except with single-word stores a
 //!   reader can observe either way (replacing one entry, recording a gap). Every rebuilt
 //!   part is built privately and published with one Release pointer store.
-//! * Replaced nodes are marked dead (their parent word names themselves) and freed only
-//!   after every reader that could still see them has unpinned (epoch-based reclamation with
-//!   `crossbeam-epoch`). Entries removed from the tree are dropped after the same grace period.
+//! * Replaced nodes are marked dead (their parent word names themselves) and freed or reused
+//!   only after every reader that could still see them has unpinned (grace periods from
+//!   `crossbeam-epoch`, the work done by the writer: see `reclaim`). Entries removed from the
+//!   tree are dropped after the same grace period.
 //! * Readers check for dead nodes after reading a node and restart from the root when they
 //!   meet one, so they never return data read from a replaced node.
 //!
@@ -44,6 +45,7 @@ use crate::entry::{
 };
 use crate::node::NodePtr;
 use crate::path::Path;
+use crate::reclaim::Reclaimer;
 use crate::raw::{RawTree, Reclaim, WriteCtx};
 #[cfg(loom)]
 use crate::sync::loom_reclaim::Grace;
@@ -58,7 +60,8 @@ use crate::{Error, InsertError, MapleTree, TreeKind, ValidateError};
 /// entry removed by a write is dropped by whichever thread completes its grace period.
 pub struct RcuMapleTree<E: Entry + Send + Sync + 'static> {
     tree: MapleTree<E>,
-    writer: Mutex<()>,
+    /// The writer lock, and what writes retired, waiting for their grace period.
+    writer: Mutex<RefCell<Reclaimer>>,
     /// Loom only: grace periods and deferred destruction in place of crossbeam-epoch.
     #[cfg(loom)]
     grace: Grace,
@@ -77,9 +80,10 @@ impl<E: Entry + Send + Sync + 'static> RcuMapleTree<E> {
     }
     /// Shares an owned tree.
     pub fn from_tree(tree: MapleTree<E>) -> Self {
+        let reclaimer = Reclaimer::new(tree.raw.drop_entry, tree.raw.internal_shape());
         RcuMapleTree {
             tree,
-            writer: Mutex::new(()),
+            writer: Mutex::new(RefCell::new(reclaimer)),
             #[cfg(loom)]
             grace: Grace::new(),
         }
@@ -106,7 +110,7 @@ impl<E: Entry + Send + Sync + 'static> RcuMapleTree<E> {
         WriteGuard {
             tree: &self.tree,
             raw: &self.tree.raw,
-            _lock: self.writer.lock().unwrap_or_else(|p| p.into_inner()),
+            reclaimer: self.writer.lock().unwrap_or_else(|p| p.into_inner()),
             #[cfg(loom)]
             grace: &self.grace,
             _e: PhantomData,
@@ -316,7 +320,7 @@ unsafe impl Send for Prealloc {}
 pub struct WriteGuard<'t, E: Entry> {
     tree: &'t MapleTree<E>,
     raw: &'t RawTree,
-    _lock: MutexGuard<'t, ()>,
+    pub(crate) reclaimer: MutexGuard<'t, RefCell<Reclaimer>>,
     #[cfg(loom)]
     grace: &'t Grace,
     _e: PhantomData<E>,
@@ -324,26 +328,27 @@ pub struct WriteGuard<'t, E: Entry> {
 
 impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
     /// Runs `f` with the write context of a shared tree: copy-on-write, reclamation after the
-    /// grace period.
+    /// grace period. The writer needs no pin of its own: only it frees nodes, and it does so
+    /// here, between writes.
     fn with_ctx<R>(
         &mut self,
         ops: &EntryOps,
         pool: Option<&RefCell<Vec<NodePtr>>>,
         f: impl FnOnce(&RawTree, &WriteCtx<'_, '_>) -> R,
     ) -> R {
-        #[cfg(not(loom))]
-        let pinned = epoch::pin();
-        #[cfg(not(loom))]
-        let guard = &pinned;
-        #[cfg(loom)]
-        let guard = self.grace;
+        let reclaimer: &RefCell<Reclaimer> = &self.reclaimer;
+        reclaimer.borrow_mut().collect();
         let ctx = WriteCtx {
             ops,
-            reclaim: Reclaim::Deferred(guard),
+            reclaim: Reclaim::Deferred(reclaimer),
             want_old: false,
             pool,
         };
         let result = f(self.raw, &ctx);
+        reclaimer.borrow_mut().seal_if_full(
+            #[cfg(loom)]
+            self.grace,
+        );
         #[cfg(loom)]
         self.grace.try_reclaim();
         result

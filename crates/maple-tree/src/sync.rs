@@ -2,27 +2,21 @@
 //! under `cfg(loom)`.
 //!
 //! In normal builds this is a plain re-export of `core`/`std` (no cost, no behaviour change)
-//! and deferred reclamation goes through `crossbeam-epoch`. crossbeam-epoch is not loom-aware,
-//! so under `cfg(loom)` [`Deferrer`] is a tree-owned [`loom_reclaim::Grace`]: a reader counter
+//! and grace periods come from `crossbeam-epoch`. crossbeam-epoch is not loom-aware, so under
+//! `cfg(loom)` they come from a tree-owned [`loom_reclaim::Grace`]: a reader counter
 //! with a simple grace-period rule, and "freeing" a node only poisons it (the memory is
 //! released when the shared tree is dropped, after every model thread has joined), so a
 //! reader that reaches a reclaimed node fails an assertion instead of reading freed memory.
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
+pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 #[cfg(all(feature = "std", loom))]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 #[cfg(all(feature = "std", not(loom)))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
-
-/// What `Reclaim::Deferred` defers destruction through.
-#[cfg(not(loom))]
-pub(crate) type Deferrer = crossbeam_epoch::Guard;
-#[cfg(loom)]
-pub(crate) use loom_reclaim::Grace as Deferrer;
 
 /// Declares a function that is `const` except under `cfg(loom)` (loom atomics cannot be
 /// created in a constant context).

@@ -255,6 +255,35 @@ fn shared_mode_writes_keep_the_structure() {
     }
 }
 
+/// A shared tree's writer builds new nodes from frames whose grace period has ended, instead
+/// of asking the allocator each time, and stays correct doing so.
+#[cfg(feature = "std")]
+#[test]
+fn shared_writer_reuses_reclaimed_nodes() {
+    let tree = crate::RcuMapleTree::new(TreeKind::Alloc);
+    let mut model = BTreeMap::new();
+    let mut rng = Rng::new(11);
+    for step in 0..20_000u64 {
+        let f = rng.below(4_000) * 8;
+        let mut w = tree.write();
+        if rng.below(2) == 0 {
+            w.store_range(f..=f + 3, Value::new(step)).unwrap();
+            model.insert(f, step);
+        } else {
+            w.erase_range(f..=f + 3).unwrap();
+            model.remove(&f);
+        }
+    }
+    let w = tree.write();
+    w.validate().unwrap();
+    for (&f, &v) in &model {
+        assert_eq!(w.load(f + 2), Some(&Value::new(v)));
+    }
+    assert_eq!(w.len(), model.len());
+    let reused = w.reclaimer.borrow().reused;
+    assert!(reused > 1_000, "only {reused} nodes reused");
+}
+
 /// Small enough for Miri (run by `scripts/memcheck.sh`): every write path, dup, drop.
 #[test]
 fn miri_write_paths_and_dup() {

@@ -163,13 +163,16 @@ struct Fresh<'p> {
     nodes: SmallVec<[(NodePtr, bool); 8]>,
     /// Preallocated nodes to use before asking the allocator.
     pool: Option<&'p core::cell::RefCell<Vec<NodePtr>>>,
+    /// A shared tree's writer keeps node frames past their grace period for reuse.
+    reclaim: Reclaim<'p>,
 }
 
 impl<'p> Fresh<'p> {
-    fn new(pool: Option<&'p core::cell::RefCell<Vec<NodePtr>>>) -> Self {
+    fn new(ctx: &WriteCtx<'p, 'p>) -> Self {
         Fresh {
             nodes: SmallVec::new(),
-            pool,
+            pool: ctx.pool,
+            reclaim: ctx.reclaim,
         }
     }
     fn alloc(&mut self, leaf: bool) -> Result<NodePtr, Error> {
@@ -181,10 +184,25 @@ impl<'p> Fresh<'p> {
                 n.set_parent(None);
                 n
             }
-            None => NodePtr::alloc().ok_or(Error::NoMemory)?,
+            None => self.alloc_unreserved()?,
         };
         self.nodes.push((n, leaf));
         Ok(n)
+    }
+    /// A reused frame (stale contents: every user fills the whole node) or a new one.
+    fn alloc_unreserved(&mut self) -> Result<NodePtr, Error> {
+        // Failure injection counts a reused frame as an allocation point too, so the points a
+        // test walks through do not depend on what the cache happens to hold.
+        #[cfg(feature = "fault-injection")]
+        if crate::node::fault::should_fail() {
+            return Err(Error::NoMemory);
+        }
+        if let Reclaim::Deferred(reclaimer) = self.reclaim {
+            if let Some(n) = reclaimer.borrow_mut().take_node() {
+                return Ok(n);
+            }
+        }
+        NodePtr::alloc_memory().ok_or(Error::NoMemory)
     }
     /// Frees every new node; nothing of them was published.
     fn rollback(self) {
@@ -358,7 +376,7 @@ impl RawTree {
         if last < u64::MAX {
             p.push(u64::MAX, ptr::null_mut(), 0);
         }
-        let mut fresh = Fresh::new(ctx.pool);
+        let mut fresh = Fresh::new(ctx);
         let node = fresh.alloc(true)?;
         fill_node(node, Shape::Range, true, 0, p.as_slice());
         self.set_root(Some(Enode::new(node, true)), 1);
@@ -514,8 +532,7 @@ impl RawTree {
             match reclaim {
                 // SAFETY: the word was removed from the tree by this write; it is dropped once.
                 Reclaim::Now => unsafe { drop_entry(w) },
-                // SAFETY: as above, after every reader that may still see it has unpinned.
-                Reclaim::Deferred(g) => unsafe { g.defer_unchecked(move || drop_entry(w)) },
+                Reclaim::Deferred(reclaimer) => reclaimer.borrow_mut().retire_entry(w),
             }
         }
     }
@@ -534,7 +551,7 @@ impl RawTree {
         let internal = self.internal_shape();
         let in_place = matches!(ctx.reclaim, Reclaim::Now);
         let mut garbage = Garbage::default();
-        let mut fresh = Fresh::new(ctx.pool);
+        let mut fresh = Fresh::new(ctx);
         let mut clones: SmallVec<[Word; 2]> = SmallVec::new();
 
         // Leaf pieces: what survives of the two leaves around the new range.
@@ -795,17 +812,9 @@ impl RawTree {
                     removed +=
                         destroy_subtree_except(enode, max, internal, self.drop_entry, keep) as isize
                 }
-                Reclaim::Deferred(g) => {
+                Reclaim::Deferred(reclaimer) => {
                     removed += count_and_mark_dead(enode, max, internal, keep) as isize;
-                    let drop_entry = self.drop_entry;
-                    let keep: Vec<NodePtr> = keep.to_vec();
-                    // SAFETY: detached by this write; destroyed once after the grace period,
-                    // following only pointers read from its own (dead, unchanging) nodes.
-                    unsafe {
-                        g.defer_unchecked(move || {
-                            destroy_subtree_except(enode, max, internal, drop_entry, &keep)
-                        })
-                    };
+                    reclaimer.borrow_mut().retire_subtree(enode, max, keep);
                 }
             }
         }
