@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use maple_cli::compare::{self, CompareConfig};
 use maple_cli::dump;
+use maple_cli::readers;
 use maple_cli::replay::{self, ReplayedTree};
 use maple_cli::spawn;
 use maple_tree::{Entry, MapleTree, TreeKind};
@@ -32,6 +33,9 @@ enum Cmd {
     Spawn(SpawnArgs),
     /// Page-fault throughput with per-VMA locks against the mmap lock.
     Faults(FaultsArgs),
+    /// Lock-free readers of the shared tree against one writer, beside RwLock<BTreeMap> and
+    /// SkipMap; and the cost of a shared store against an owned one.
+    Readers(ReadersArgs),
     /// Random mmap/munmap/mprotect/madvise against the running kernel, compared with the
     /// model after every step (Linux only).
     DiffKernel(DiffKernelArgs),
@@ -51,6 +55,22 @@ struct SpawnArgs {
     /// Fork the layout of this /proc/PID/maps file instead of the seed layouts.
     #[arg(long, value_name = "FILE")]
     maps: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ReadersArgs {
+    /// 10^4 ranges and short rounds (CI) instead of 10^5.
+    #[arg(long)]
+    quick: bool,
+    /// Ranges in each structure.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    entries: Option<u64>,
+    /// Alternating alone / with-writer rounds.
+    #[arg(long, value_name = "R", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    rounds: Option<u64>,
+    /// Lookups per phase.
+    #[arg(long, value_name = "L", value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    lookups: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -156,6 +176,7 @@ fn main() -> ExitCode {
         Cmd::Compare(a) => run_compare(a),
         Cmd::Spawn(a) => run_spawn(a),
         Cmd::Faults(a) => run_faults(a),
+        Cmd::Readers(a) => run_readers(a),
         Cmd::DiffKernel(a) => run_diff_kernel(a),
     }
 }
@@ -421,6 +442,26 @@ fn run_spawn(a: SpawnArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn run_readers(a: ReadersArgs) -> ExitCode {
+    let mut cfg = if a.quick {
+        readers::ReadersConfig::quick()
+    } else {
+        readers::ReadersConfig::full()
+    };
+    if let Some(n) = a.entries {
+        cfg.entries = n as usize;
+    }
+    if let Some(r) = a.rounds {
+        cfg.rounds = r as usize;
+    }
+    if let Some(l) = a.lookups {
+        cfg.lookups = l as usize;
+    }
+    let report = readers::run(&cfg, |what| eprintln!("measuring {what}"));
+    print!("{}", report.render());
+    ExitCode::SUCCESS
 }
 
 fn run_faults(a: FaultsArgs) -> ExitCode {

@@ -166,6 +166,7 @@ impl Path {
             max = frame.slot_max(offset);
             min = child_min;
             enode = Enode::from_word(frame.word(offset)).expect("internal slot holds a child");
+            enode.prefetch();
         }
     }
 

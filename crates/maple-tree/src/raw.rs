@@ -17,11 +17,18 @@ use crate::{Error, TreeKind};
 pub(crate) struct RawTree {
     root: AtomicPtr<()>,
     height: AtomicUsize,
-    len: AtomicUsize,
     pub(crate) kind: TreeKind,
     /// Drops an entry word; fixed at construction for the tree's entry type.
     pub(crate) drop_entry: unsafe fn(Word),
+    /// Every lookup reads the fields above and every write updates this count. Were they on
+    /// one cache line, a writer on another core would take that line from every reader of a
+    /// shared tree, write after write.
+    len: OwnLine<AtomicUsize>,
 }
+
+/// Keeps its contents on a cache line of its own.
+#[repr(align(64))]
+struct OwnLine<T>(T);
 
 impl RawTree {
     const_fn_unless_loom! {
@@ -29,9 +36,9 @@ impl RawTree {
             RawTree {
                 root: AtomicPtr::new(ptr::null_mut()),
                 height: AtomicUsize::new(0),
-                len: AtomicUsize::new(0),
                 kind,
                 drop_entry,
+                len: OwnLine(AtomicUsize::new(0)),
             }
         }
     }
@@ -62,15 +69,15 @@ impl RawTree {
     }
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        self.len.0.load(Ordering::Relaxed)
     }
     pub(crate) fn add_len(&self, delta: isize) {
         let v = self.len() as isize + delta;
         debug_assert!(v >= 0);
-        self.len.store(v as usize, Ordering::Relaxed);
+        self.len.0.store(v as usize, Ordering::Relaxed);
     }
     pub(crate) fn set_len(&self, v: usize) {
-        self.len.store(v, Ordering::Relaxed);
+        self.len.0.store(v, Ordering::Relaxed);
     }
 
     /// Fast lookup of the leaf slot holding `index`, no path kept: `Some(None)` for an empty
@@ -100,6 +107,7 @@ impl RawTree {
                 return Some(Some((node, offset, word)));
             }
             enode = Enode::from_word(word)?;
+            enode.prefetch();
         }
     }
 
