@@ -325,9 +325,6 @@ fn run_compare(a: CompareArgs) -> ExitCode {
     });
     bar.finish_and_clear();
     print!("{}", compare::ratio_tables(&ms));
-    if let Some(note) = compare::rcu_note() {
-        println!("{note}");
-    }
     let csv = a.out.join("compare.csv");
     if let Err(e) = std::fs::write(&csv, compare::to_csv(&ms)) {
         eprintln!("maple compare: cannot write {}: {e}", csv.display());

@@ -74,6 +74,9 @@ pub struct ReaderRow {
     pub with_writer_ns: f64,
     /// Writes per second the writer got through during the with-writer phases.
     pub writer_ops_per_sec: f64,
+    /// Lookups whose answer was wrong (every looked-up index is outside the writer's keys, so
+    /// the answer is known): must be 0.
+    pub wrong: u64,
 }
 
 impl ReaderRow {
@@ -118,18 +121,19 @@ impl ReadersReport {
         );
         let _ = writeln!(
             s,
-            "{:<16} {:>12} {:>16} {:>8} {:>14}",
-            "structure", "alone ns", "with writer ns", "kept", "writer ops/s"
+            "{:<16} {:>12} {:>16} {:>8} {:>14} {:>7}",
+            "structure", "alone ns", "with writer ns", "kept", "writer ops/s", "wrong"
         );
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{:<16} {:>12.1} {:>16.1} {:>7.0}% {:>14.0}",
+                "{:<16} {:>12.1} {:>16.1} {:>7.0}% {:>14.0} {:>7}",
                 r.name,
                 r.alone_ns,
                 r.with_writer_ns,
                 100.0 * r.kept(),
-                r.writer_ops_per_sec
+                r.writer_ops_per_sec,
+                r.wrong
             );
         }
         let verdict = |ok: bool| if ok { "met" } else { "missed" };
@@ -263,6 +267,7 @@ fn measure<M: SharedMap>(cfg: &ReadersConfig) -> ReaderRow {
     let stop = AtomicBool::new(false);
     let writes = AtomicU64::new(0);
     let (mut alone, mut with, mut rates) = (Vec::new(), Vec::new(), Vec::new());
+    let mut wrong = 0;
     std::thread::scope(|s| {
         s.spawn(|| {
             let mut rng = Rng::new(cfg.seed ^ 0x5eed);
@@ -282,13 +287,15 @@ fn measure<M: SharedMap>(cfg: &ReadersConfig) -> ReaderRow {
                 writing.store(with_writer, Ordering::Relaxed);
                 let before = writes.load(Ordering::Relaxed);
                 let start = Instant::now();
-                let mut hits = 0u64;
+                let mut misses = 0u64;
                 for _ in 0..cfg.lookups {
-                    hits += u64::from(map.contains(rng.below(10 * n)));
+                    let x = rng.below(10 * n);
+                    // [10 i, 10 i + 5] is stored, [10 i + 6, 10 i + 9] is not.
+                    misses += u64::from(map.contains(x) != (x % 10 <= 5));
                 }
                 let elapsed = start.elapsed();
                 writing.store(false, Ordering::Relaxed);
-                black_box(hits);
+                wrong += black_box(misses);
                 let ns = elapsed.as_nanos() as f64 / cfg.lookups.max(1) as f64;
                 if with_writer {
                     with.push(ns);
@@ -306,6 +313,7 @@ fn measure<M: SharedMap>(cfg: &ReadersConfig) -> ReaderRow {
         alone_ns: median(alone),
         with_writer_ns: median(with),
         writer_ops_per_sec: median(rates),
+        wrong,
     }
 }
 
@@ -356,5 +364,35 @@ pub fn run(cfg: &ReadersConfig, mut progress: impl FnMut(&str)) -> ReadersReport
         rows,
         owned_store_ns,
         shared_store_ns,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_structure_answers_right_under_the_writer() {
+        let cfg = ReadersConfig {
+            entries: 2_000,
+            rounds: 2,
+            lookups: 20_000,
+            stores: 1_000,
+            seed: 5,
+        };
+        let report = run(&cfg, |_| {});
+        let names: Vec<&str> = report.rows.iter().map(|r| r.name).collect();
+        assert_eq!(names, ["maple", "rwlock_btreemap", "skipmap"]);
+        for r in &report.rows {
+            assert_eq!(r.wrong, 0, "{}", r.name);
+            for v in [r.alone_ns, r.with_writer_ns] {
+                assert!(v.is_finite() && v > 0.0, "{}: {v}", r.name);
+            }
+        }
+        assert!(report.owned_store_ns > 0.0 && report.shared_store_ns > 0.0);
+        let text = report.render();
+        assert!(text.contains("target >= 70%"), "{text}");
+        assert!(text.contains("target >= 5x"), "{text}");
+        assert!(text.contains("target <= 3x"), "{text}");
     }
 }

@@ -229,6 +229,9 @@ impl<E: Entry> MapleTree<E> {
     /// [`dup_map`](Self::dup_map) with a function that can fail; see [`DupMapError`] for what
     /// a failure leaves behind. Node allocation failure is fatal here (use
     /// [`try_dup`](Self::try_dup) to observe it).
+    // The error hands the partial tree back by value (two cache lines, see `RawTree`): the
+    // caller needs it to tear down what was copied, and the failure path is cold.
+    #[allow(clippy::result_large_err)]
     pub fn try_dup_map<E2: Entry, X, F>(
         &self,
         mut f: F,

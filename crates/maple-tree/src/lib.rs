@@ -48,9 +48,9 @@ mod info;
 mod node;
 mod path;
 mod raw;
-mod reclaim;
 #[cfg(feature = "std")]
 mod rcu;
+mod reclaim;
 mod sync;
 mod tree;
 mod validate;

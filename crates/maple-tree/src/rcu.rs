@@ -45,8 +45,8 @@ use crate::entry::{
 };
 use crate::node::NodePtr;
 use crate::path::Path;
-use crate::reclaim::Reclaimer;
 use crate::raw::{RawTree, Reclaim, WriteCtx};
+use crate::reclaim::Reclaimer;
 #[cfg(loom)]
 use crate::sync::loom_reclaim::Grace;
 use crate::sync::{Mutex, MutexGuard};

@@ -180,30 +180,37 @@ fn removed_entries_outlive_the_readers_that_saw_them() {
                 .unwrap();
         }
     }
-    let reader = tree.read();
-    let seen = reader.load(504).expect("entry 50");
-    // Far more than one reclamation batch, so several grace periods are started meanwhile.
-    for i in 0..N {
-        tree.write().erase_range(i * 10..=i * 10 + 4).unwrap();
+    {
+        let reader = tree.read();
+        let seen = reader.load(504).expect("entry 50");
+        // Far more than one reclamation batch, so several grace periods are started meanwhile.
+        for i in 0..N {
+            tree.write().erase_range(i * 10..=i * 10 + 4).unwrap();
+        }
+        assert!(tree.is_empty());
+        // This thread is still pinned, so no grace period covering the erases has ended.
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        assert_eq!(seen.0, 50);
     }
-    assert!(tree.is_empty());
-    // This thread is still pinned, so no grace period covering the erases has ended.
-    assert_eq!(drops.load(Ordering::SeqCst), 0);
-    assert_eq!(seen.0, 50);
-    drop(seen);
-    drop(reader);
     // Later writes end those grace periods; the writer then drops what they removed.
     let filler_drops = Arc::new(AtomicUsize::new(0));
     let mut writes = 0u64;
     while drops.load(Ordering::SeqCst) < N as usize && writes < 2_000_000 {
         let mut w = tree.write();
         let k = writes % 500;
-        w.store_range(k * 4..=k * 4 + 1, Arc::new(Tracked(k, filler_drops.clone())))
-            .unwrap();
+        w.store_range(
+            k * 4..=k * 4 + 1,
+            Arc::new(Tracked(k, filler_drops.clone())),
+        )
+        .unwrap();
         w.erase_range(k * 4..=k * 4 + 1).unwrap();
         writes += 1;
     }
-    assert_eq!(drops.load(Ordering::SeqCst), N as usize, "after {writes} writes");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        N as usize,
+        "after {writes} writes"
+    );
     tree.write().validate().unwrap();
     drop(tree);
     assert_eq!(filler_drops.load(Ordering::SeqCst), writes as usize);
