@@ -144,9 +144,24 @@ fn stores(c: &mut Criterion) {
     g.finish();
 }
 
+/// What a read section costs with each reclamation crate the issue names: enter and leave,
+/// as every lookup of the shared tree does. (The tree's writer talks to the crate once per
+/// batch of 64 retired items, so the readers' side decides the choice.)
+fn read_sections(c: &mut Criterion) {
+    let mut g = c.benchmark_group("read_section");
+    g.bench_function("crossbeam_epoch", |b| {
+        b.iter(|| criterion::black_box(crossbeam_epoch::pin()))
+    });
+    let collector = seize::Collector::new();
+    g.bench_function("seize", |b| {
+        b.iter(|| criterion::black_box(collector.enter()))
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = quick_criterion();
-    targets = readers, stores
+    targets = readers, stores, read_sections
 }
 criterion_main!(benches);
