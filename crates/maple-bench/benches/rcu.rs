@@ -6,44 +6,58 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use crossbeam_skiplist::SkipMap;
 use maple_bench::{btree, btree_load, maple, quick_criterion, range_of, Rng};
 use maple_tree::{RcuMapleTree, TreeKind, Value};
 
 const N: usize = 100_000;
 
-/// Runs `read` for `iters` random lookups, with a writer running `write` in a loop meanwhile
-/// when `with_writer`; returns the reader's time.
-fn timed<R: Fn(u64) -> bool + Sync, W: Fn(&mut Rng) + Sync>(
-    iters: u64,
-    with_writer: bool,
+/// Benchmarks `read` (random lookups) alone and while a writer runs `write` in a loop. The
+/// writer thread stays up for both and is only switched on and off, so neither phase pays for
+/// starting a thread; this is also how `maple readers` measures.
+fn alone_and_with_writer<R: Fn(u64) -> bool + Sync, W: Fn(&mut Rng) + Sync>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
     read: &R,
     write: &W,
-) -> Duration {
+) {
+    let writing = AtomicBool::new(false);
     let stop = AtomicBool::new(false);
     thread::scope(|s| {
-        if with_writer {
-            s.spawn(|| {
-                let mut rng = Rng::new(99);
-                while !stop.load(Ordering::Relaxed) {
+        s.spawn(|| {
+            let mut rng = Rng::new(99);
+            while !stop.load(Ordering::Relaxed) {
+                if writing.load(Ordering::Relaxed) {
                     write(&mut rng);
+                } else {
+                    std::hint::spin_loop();
                 }
+            }
+        });
+        for with_writer in [false, true] {
+            let tag = if with_writer { "with_writer" } else { "alone" };
+            g.bench_function(format!("{name}/{tag}"), |b| {
+                b.iter_custom(|iters| {
+                    writing.store(with_writer, Ordering::Relaxed);
+                    let mut rng = Rng::new(7);
+                    let start = Instant::now();
+                    let mut hits = 0u64;
+                    for _ in 0..iters {
+                        hits += u64::from(read(rng.below(10 * N as u64)));
+                    }
+                    let elapsed = start.elapsed();
+                    writing.store(false, Ordering::Relaxed);
+                    criterion::black_box(hits);
+                    elapsed
+                })
             });
         }
-        let mut rng = Rng::new(7);
-        let start = Instant::now();
-        let mut hits = 0u64;
-        for _ in 0..iters {
-            hits += u64::from(read(rng.below(10 * N as u64)));
-        }
-        let elapsed = start.elapsed();
         stop.store(true, Ordering::Relaxed);
-        criterion::black_box(hits);
-        elapsed
-    })
+    });
 }
 
 /// Writer keys live above the readers' range, so readers always look at untouched entries.
@@ -61,65 +75,50 @@ fn readers(c: &mut Criterion) {
         let (f, l, v) = range_of(i);
         skip.insert(f, (l, v));
     }
-    for with_writer in [false, true] {
-        let tag = if with_writer { "with_writer" } else { "alone" };
-        g.bench_function(format!("maple/{tag}"), |b| {
-            b.iter_custom(|iters| {
-                timed(
-                    iters,
-                    with_writer,
-                    &|x| tree.read().load(x).is_some(),
-                    &|rng| {
-                        let (f, l) = writer_range(rng);
-                        let mut w = tree.write();
-                        if rng.below(2) == 0 {
-                            w.store_range(f..=l, Value::new(f)).unwrap();
-                        } else {
-                            w.erase_range(f..=l).unwrap();
-                        }
-                    },
-                )
-            })
-        });
-        g.bench_function(format!("rwlock_btreemap/{tag}"), |b| {
-            b.iter_custom(|iters| {
-                timed(
-                    iters,
-                    with_writer,
-                    &|x| btree_load(&map.read().unwrap(), x).is_some(),
-                    &|rng| {
-                        let (f, l) = writer_range(rng);
-                        let mut m = map.write().unwrap();
-                        if rng.below(2) == 0 {
-                            m.insert(f, (l, f));
-                        } else {
-                            m.remove(&f);
-                        }
-                    },
-                )
-            })
-        });
-        g.bench_function(format!("skipmap/{tag}"), |b| {
-            b.iter_custom(|iters| {
-                timed(
-                    iters,
-                    with_writer,
-                    &|x| {
-                        skip.upper_bound(std::ops::Bound::Included(&x))
-                            .is_some_and(|e| x <= e.value().0)
-                    },
-                    &|rng| {
-                        let (f, l) = writer_range(rng);
-                        if rng.below(2) == 0 {
-                            skip.insert(f, (l, f));
-                        } else {
-                            skip.remove(&f);
-                        }
-                    },
-                )
-            })
-        });
-    }
+    alone_and_with_writer(
+        &mut g,
+        "maple",
+        &|x| tree.read().load(x).is_some(),
+        &|rng| {
+            let (f, l) = writer_range(rng);
+            let mut w = tree.write();
+            if rng.below(2) == 0 {
+                w.store_range(f..=l, Value::new(f)).unwrap();
+            } else {
+                w.erase_range(f..=l).unwrap();
+            }
+        },
+    );
+    alone_and_with_writer(
+        &mut g,
+        "rwlock_btreemap",
+        &|x| btree_load(&map.read().unwrap(), x).is_some(),
+        &|rng| {
+            let (f, l) = writer_range(rng);
+            let mut m = map.write().unwrap();
+            if rng.below(2) == 0 {
+                m.insert(f, (l, f));
+            } else {
+                m.remove(&f);
+            }
+        },
+    );
+    alone_and_with_writer(
+        &mut g,
+        "skipmap",
+        &|x| {
+            skip.upper_bound(std::ops::Bound::Included(&x))
+                .is_some_and(|e| x <= e.value().0)
+        },
+        &|rng| {
+            let (f, l) = writer_range(rng);
+            if rng.below(2) == 0 {
+                skip.insert(f, (l, f));
+            } else {
+                skip.remove(&f);
+            }
+        },
+    );
     g.finish();
 }
 
