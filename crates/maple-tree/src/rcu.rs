@@ -57,7 +57,8 @@ use crate::{Error, InsertError, MapleTree, TreeKind, ValidateError};
 /// A maple tree shared between threads: lock-free readers, one writer at a time.
 ///
 /// Entries must be `Send + Sync + 'static`: readers on other threads borrow them, and an
-/// entry removed by a write is dropped by whichever thread completes its grace period.
+/// entry removed by a write is dropped later on another thread: by the writer of a later
+/// write once the grace period has ended, or by whoever drops the tree.
 pub struct RcuMapleTree<E: Entry + Send + Sync + 'static> {
     tree: MapleTree<E>,
     /// The writer lock, and what writes retired, waiting for their grace period.
