@@ -581,3 +581,10 @@ impl<E: Entry> DoubleEndedIterator for Iter<'_, E> {
 }
 
 impl<E: Entry> core::iter::FusedIterator for Iter<'_, E> {}
+
+// SAFETY: an `Iter` only reads the tree it borrows shared and hands out `&E`, so it is as
+// thread-safe as `&MapleTree<E>`, which is `Send` and `Sync` when `E: Sync`. (Its raw node
+// pointers are what keeps the compiler from seeing that.)
+unsafe impl<E: Entry + Sync> Send for Iter<'_, E> {}
+// SAFETY: as above; `&Iter` allows no access at all.
+unsafe impl<E: Entry + Sync> Sync for Iter<'_, E> {}

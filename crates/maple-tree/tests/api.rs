@@ -99,6 +99,15 @@ fn kinds_and_constructors() {
     send_sync::<MapleTree<Value>>();
     send_sync::<MapleTree<Arc<u64>>>();
     send_sync::<MapleTree<Box<u64>>>();
+    // Iterators are as shareable as the `&MapleTree` they borrow.
+    send_sync::<maple_tree::Iter<'static, Arc<u64>>>();
+    let t: MapleTree<Value> = (0..100u64)
+        .map(|i| (i * 2..=i * 2, Value::new(i)))
+        .collect();
+    let mut it = t.iter();
+    it.next();
+    let rest = std::thread::scope(|s| s.spawn(move || it.count()).join().unwrap());
+    assert_eq!(rest, 99);
 }
 
 #[test]
