@@ -39,7 +39,7 @@ const BATCH: usize = 1;
 /// a reader reaching a reclaimed node trips loom's poison check instead of reading a reused
 /// one.
 #[cfg(not(loom))]
-pub(crate) const NODE_CACHE: usize = 256;
+pub(crate) const NODE_CACHE: usize = 64;
 #[cfg(loom)]
 pub(crate) const NODE_CACHE: usize = 0;
 
