@@ -9,6 +9,7 @@ use core::ops::RangeInclusive;
 use crate::entry::{borrow_slot, into_word, is_entry, zero_word, Entry, HasCloneOps, Word};
 use core::sync::atomic::AtomicPtr;
 
+use crate::node::Shape;
 use crate::path::{Frame, Path};
 use crate::raw::RawTree;
 use crate::tree::MapleTree;
@@ -445,7 +446,9 @@ impl<E: Entry + Clone> CursorMut<'_, E> {
 /// A double-ended walk over the leaf slots of `[lo, hi]`.
 ///
 /// Each end keeps its path for moving between leaves and a copy of its current leaf frame for
-/// stepping within a leaf, which is where nearly all the work is.
+/// stepping within a leaf, which is where nearly all the work is. `lo` is where the front's
+/// current slot starts and `hi` where the back's ends, so each step reads one pivot: the end it
+/// moves away from is already known. The walk is over when the ends meet.
 pub(crate) struct RawIter<'a> {
     tree: &'a RawTree,
     front: Path,
@@ -472,8 +475,13 @@ impl<'a> RawIter<'a> {
         if !it.done {
             it.front = tree.path_to(lo);
             it.back = tree.path_to(hi);
-            it.front_leaf = Some(*it.front.leaf());
-            it.back_leaf = Some(*it.back.leaf());
+            let (f, b) = (*it.front.leaf(), *it.back.leaf());
+            // Whole slots: an entry is yielded with its full range even where `[lo, hi]`
+            // starts or ends inside it.
+            it.lo = f.slot_min(f.offset);
+            it.hi = b.slot_max(b.offset);
+            it.front_leaf = Some(f);
+            it.back_leaf = Some(b);
         }
         it
     }
@@ -489,9 +497,11 @@ impl<'a> RawIter<'a> {
             };
             let f = leaf.as_mut()?;
             let i = f.offset;
-            let (s, e, w) = (f.slot_min(i), f.slot_max(i), f.word(i));
-            let slot = f.node.slot_ref(f.shape, i) as *const AtomicPtr<()>;
+            let w = f.node.slot(Shape::Range, i);
+            let slot = f.node.slot_ref(Shape::Range, i) as *const AtomicPtr<()>;
+            let (s, e);
             if forward {
+                (s, e) = (self.lo, f.slot_max(i));
                 if e >= self.hi {
                     self.done = true;
                 } else {
@@ -502,14 +512,17 @@ impl<'a> RawIter<'a> {
                         self.change_leaf(true);
                     }
                 }
-            } else if s <= self.lo {
-                self.done = true;
             } else {
-                self.hi = s - 1;
-                if i > 0 {
-                    f.offset -= 1;
+                (s, e) = (f.slot_min(i), self.hi);
+                if s <= self.lo {
+                    self.done = true;
                 } else {
-                    self.change_leaf(false);
+                    self.hi = s - 1;
+                    if i > 0 {
+                        f.offset -= 1;
+                    } else {
+                        self.change_leaf(false);
+                    }
                 }
             }
             if is_entry(w) {
