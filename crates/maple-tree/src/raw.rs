@@ -134,13 +134,33 @@ impl RawTree {
         p
     }
 
-    /// The range and word holding `index`.
+    /// The range and word holding `index` (owner or writer only: no dead-node checks). Like
+    /// [`lookup`](Self::lookup) it keeps no path, only the bounds of the slot it is in.
     pub(crate) fn range_at(&self, index: u64) -> (u64, u64, Word) {
-        let p = self.path_to(index);
-        if p.is_empty() {
-            (0, u64::MAX, ptr::null_mut())
-        } else {
-            p.current()
+        let internal = self.internal_shape();
+        let Some(mut enode) = self.root() else {
+            return (0, u64::MAX, ptr::null_mut());
+        };
+        let (mut min, mut max) = (0, u64::MAX);
+        loop {
+            let leaf = enode.is_leaf();
+            let shape = if leaf { Shape::Range } else { internal };
+            let node = enode.node();
+            let offset = node.offset_of(shape, index);
+            // The slot's bounds: the previous pivot + 1, and its own pivot, except that the
+            // last slot of a full node has no pivot and ends at the node's maximum.
+            if offset > 0 {
+                min = node.pivot(offset - 1) + 1;
+            }
+            if offset < shape.pivots() {
+                max = node.pivot(offset);
+            }
+            let word = node.slot(shape, offset);
+            if leaf {
+                return (min, max, word);
+            }
+            enode = Enode::from_word(word).expect("internal slot holds a child");
+            enode.prefetch();
         }
     }
 

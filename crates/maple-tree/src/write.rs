@@ -407,17 +407,32 @@ impl RawTree {
                 }
             }
         }
-        // The same on the right, from a path to `last` (the left one when in the same leaf).
-        let mut right = if last <= left.leaf().max {
-            let mut r = left.clone();
-            let f = *r.leaf();
-            r.leaf_mut().offset = (f.offset..=f.end)
+        // The same on the right. When `last` is in `left`'s leaf, look at that leaf's slots and
+        // build a path only to step into the next leaf.
+        let f = *left.leaf();
+        if last <= f.max {
+            let j = (f.offset..=f.end)
                 .find(|&j| f.slot_max(j) >= last)
                 .unwrap_or(f.end);
-            r
-        } else {
-            self.path_to(last)
-        };
+            let e = f.slot_max(j);
+            if f.word(j).is_null() {
+                last = e;
+            } else if e == last && last < u64::MAX {
+                if j < f.end {
+                    if f.word(j + 1).is_null() {
+                        last = f.slot_max(j + 1);
+                    }
+                } else {
+                    let mut next = left.clone();
+                    next.leaf_mut().offset = j;
+                    if next.next_slot(internal) && next.current().2.is_null() {
+                        last = next.current().1;
+                    }
+                }
+            }
+            return (first, last);
+        }
+        let mut right = self.path_to(last);
         let (_, e, w) = right.current();
         if w.is_null() {
             last = e;
