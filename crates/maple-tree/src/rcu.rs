@@ -129,6 +129,29 @@ impl<E: Entry + Send + Sync + 'static> RcuMapleTree<E> {
 
 /// An entry read from a shared tree. It stays valid while the read section that produced it
 /// lasts (the borrow checker ties it to the [`ReadGuard`]).
+///
+/// ```
+/// use maple_tree::{RcuMapleTree, TreeKind, Value};
+/// let tree = RcuMapleTree::new(TreeKind::Plain);
+/// tree.write().store_range(1..=2, Value::new(7)).unwrap();
+/// let guard = tree.read();
+/// let entry = guard.load(1).unwrap();
+/// assert_eq!(entry.get(), 7);
+/// ```
+///
+/// Keeping it past the end of its read section does not compile, since a writer may drop the
+/// entry once no reader is pinned:
+///
+/// ```compile_fail,E0597
+/// use maple_tree::{RcuMapleTree, TreeKind, Value};
+/// let tree = RcuMapleTree::new(TreeKind::Plain);
+/// tree.write().store_range(1..=2, Value::new(7)).unwrap();
+/// let entry = {
+///     let guard = tree.read();
+///     guard.load(1).unwrap()
+/// }; // `guard` does not live long enough
+/// assert_eq!(entry.get(), 7);
+/// ```
 pub struct EntryRef<'g, E: Entry> {
     entry: ManuallyDrop<E>,
     _guard: PhantomData<&'g E>,
@@ -148,6 +171,17 @@ impl<E: Entry + core::fmt::Debug> core::fmt::Debug for EntryRef<'_, E> {
 }
 
 /// A lock-free read section over an [`RcuMapleTree`].
+///
+/// It pins the calling thread (a crossbeam-epoch guard), so it stays on that thread:
+///
+/// ```compile_fail,E0277
+/// use maple_tree::{RcuMapleTree, TreeKind, Value};
+/// let tree = RcuMapleTree::<Value>::new(TreeKind::Plain);
+/// let guard = tree.read();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(guard)); // `ReadGuard` is not `Send`
+/// });
+/// ```
 pub struct ReadGuard<'t, E: Entry> {
     raw: &'t RawTree,
     #[cfg(not(loom))]
@@ -373,7 +407,18 @@ impl<E: Entry + Send + Sync + 'static> WriteGuard<'_, E> {
         self.tree
     }
 
-    /// The entry at `index` (the writer lock keeps it alive while borrowed).
+    /// The entry at `index` (the writer lock keeps it alive while borrowed). The borrow ends
+    /// before the next write, which may retire the entry:
+    ///
+    /// ```compile_fail,E0502
+    /// use maple_tree::{RcuMapleTree, TreeKind, Value};
+    /// let tree = RcuMapleTree::new(TreeKind::Plain);
+    /// let mut w = tree.write();
+    /// w.store_range(1..=2, Value::new(7)).unwrap();
+    /// let entry = w.load(1).unwrap();
+    /// w.erase_range(0..=10).unwrap(); // `w` is still borrowed by `entry`
+    /// assert_eq!(entry.get(), 7);
+    /// ```
     pub fn load(&self, index: u64) -> Option<&E> {
         let p = self.raw.path_to(index);
         if p.is_empty() {
