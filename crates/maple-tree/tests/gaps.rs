@@ -10,91 +10,16 @@
 // Plain-thread tests: under `--cfg loom` only `loom_tree` runs (loom atomics need a model).
 #![cfg(not(loom))]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use maple_tree::{Error, MapleTree, TreeKind, Value};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
-const MAX: u64 = u64::MAX;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Slot {
-    Empty,
-    Zero,
-    Val(u64),
-}
-
-/// Ranges covering `0..=MAX` (first -> (last, slot)), NULL ranges coalesced.
-#[derive(Clone, Debug)]
-struct Model {
-    map: BTreeMap<u64, (u64, Slot)>,
-    /// The tree's cyclic-allocation "wrapped" flag (kernel MT_FLAGS_ALLOC_WRAPPED).
-    wrapped: bool,
-}
+mod common;
+use common::{Model, Slot, MAX};
 
 impl Model {
-    fn new() -> Self {
-        let mut map = BTreeMap::new();
-        map.insert(0, (MAX, Slot::Empty));
-        Model {
-            map,
-            wrapped: false,
-        }
-    }
-
-    fn containing(&self, i: u64) -> (u64, u64, Slot) {
-        let (f, (l, s)) = self.map.range(..=i).next_back().unwrap();
-        (*f, *l, *s)
-    }
-
-    fn split_at(&mut self, at: u64) {
-        if at == 0 {
-            return;
-        }
-        let (f, l, s) = self.containing(at);
-        if f != at {
-            self.map.insert(f, (at - 1, s));
-            self.map.insert(at, (l, s));
-        }
-    }
-
-    fn store(&mut self, first: u64, last: u64, slot: Slot) {
-        self.split_at(first);
-        if last < MAX {
-            self.split_at(last + 1);
-        }
-        let keys: Vec<u64> = self.map.range(first..=last).map(|(k, _)| *k).collect();
-        for k in keys {
-            self.map.remove(&k);
-        }
-        let (mut f, mut l) = (first, last);
-        if slot == Slot::Empty {
-            if f > 0 {
-                let (pf, _, ps) = self.containing(f - 1);
-                if ps == Slot::Empty {
-                    self.map.remove(&pf);
-                    f = pf;
-                }
-            }
-            if l < MAX {
-                if let Some(&(nl, Slot::Empty)) = self.map.get(&(l + 1)) {
-                    self.map.remove(&(l + 1));
-                    l = nl;
-                }
-            }
-        }
-        self.map.insert(f, (l, slot));
-    }
-
-    fn holes(&self) -> impl DoubleEndedIterator<Item = (u64, u64)> + '_ {
-        self.map
-            .iter()
-            .filter(|(_, (_, s))| *s == Slot::Empty)
-            .map(|(f, (l, _))| (*f, *l))
-    }
-
     fn check_window(lo: u64, hi: u64, size: u64) -> Result<(), Error> {
         if size == 0 || lo > hi || hi - lo < size - 1 {
             return Err(Error::Invalid);
@@ -273,14 +198,7 @@ struct Space {
 
 fn key(sp: Space) -> BoxedStrategy<u64> {
     if sp.huge {
-        prop_oneof![
-            3 => 0u64..64,
-            3 => (MAX - 63)..=MAX,
-            2 => any::<u64>(),
-            1 => (0u64..64).prop_map(|d| MAX / 2 - 32 + d),
-            1 => (0u32..64).prop_map(|s| 1u64 << s),
-        ]
-        .boxed()
+        common::huge_key()
     } else {
         prop_oneof![30 => 0u64..300, 1 => (MAX - 3)..=MAX].boxed()
     }

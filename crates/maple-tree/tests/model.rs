@@ -12,7 +12,6 @@
 // Plain-thread tests: under `--cfg loom` only `loom_tree` runs (loom atomics need a model).
 #![cfg(not(loom))]
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,97 +21,17 @@ use maple_tree::{Entry, Error, MapleTree, TreeKind, Value};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
-const MAX: u64 = u64::MAX;
+mod common;
+use common::{Model, Slot, MAX};
 
 // ---------------------------------------------------------------------------------------
 // Reference model
 // ---------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Slot {
-    Empty,
-    Zero,
-    Val(u64),
-}
-
-impl Slot {
-    fn val(self) -> Option<u64> {
-        match self {
-            Slot::Val(v) => Some(v),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Model {
-    /// first -> (last, slot); covers 0..=MAX, no two adjacent Empty ranges.
-    map: BTreeMap<u64, (u64, Slot)>,
-}
-
 impl Model {
-    fn new() -> Self {
-        let mut map = BTreeMap::new();
-        map.insert(0, (MAX, Slot::Empty));
-        Model { map }
-    }
-
-    fn containing(&self, i: u64) -> (u64, u64, Slot) {
-        let (f, (l, s)) = self.map.range(..=i).next_back().unwrap();
-        (*f, *l, *s)
-    }
-
-    fn split_at(&mut self, at: u64) {
-        if at == 0 {
-            return;
-        }
-        let (f, l, s) = self.containing(at);
-        if f == at {
-            return;
-        }
-        self.map.insert(f, (at - 1, s));
-        self.map.insert(at, (l, s));
-    }
-
-    /// Store `slot` over `[first, last]`; returns what was at `first` before.
-    fn store(&mut self, first: u64, last: u64, slot: Slot) -> Slot {
-        assert!(first <= last);
-        let old = self.containing(first).2;
-        self.split_at(first);
-        if last < MAX {
-            self.split_at(last + 1);
-        }
-        let keys: Vec<u64> = self.map.range(first..=last).map(|(k, _)| *k).collect();
-        for k in keys {
-            self.map.remove(&k);
-        }
-        let (mut f, mut l) = (first, last);
-        if slot == Slot::Empty {
-            if f > 0 {
-                let (pf, _, ps) = self.containing(f - 1);
-                if ps == Slot::Empty {
-                    self.map.remove(&pf);
-                    f = pf;
-                }
-            }
-            if l < MAX {
-                if let Some(&(nl, Slot::Empty)) = self.map.get(&(l + 1)) {
-                    self.map.remove(&(l + 1));
-                    l = nl;
-                }
-            }
-        }
-        self.map.insert(f, (l, slot));
-        old
-    }
-
     fn insert_ok(&self, first: u64, last: u64) -> bool {
         let (_, l, s) = self.containing(first);
         s == Slot::Empty && l >= last
-    }
-
-    fn ranges(&self) -> impl DoubleEndedIterator<Item = (u64, u64, Slot)> + '_ {
-        self.map.iter().map(|(f, (l, s))| (*f, *l, *s))
     }
 
     fn entries(&self) -> Vec<(u64, u64, u64)> {
@@ -308,14 +227,7 @@ struct Space {
 
 fn key(sp: Space) -> BoxedStrategy<u64> {
     if sp.huge {
-        prop_oneof![
-            3 => 0u64..64,
-            3 => (MAX - 63)..=MAX,
-            2 => any::<u64>(),
-            1 => (0u64..64).prop_map(|d| MAX / 2 - 32 + d),
-            1 => (0u32..64).prop_map(|s| 1u64 << s),
-        ]
-        .boxed()
+        common::huge_key()
     } else {
         prop_oneof![20 => 0u64..200, 1 => Just(MAX), 1 => (MAX - 3)..=MAX].boxed()
     }
