@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Loom model checking: the shared tree (one writer, one or two lock-free readers, through
-# splits, rebalances, spanning stores, root growth and shrink) and the per-VMA lock protocol.
+# splits, rebalances, spanning stores, root growth and shrink, reuse of reclaimed node frames)
+# and the per-VMA lock protocol.
 # Built with --cfg loom in its own target directory, so it does not disturb normal builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."

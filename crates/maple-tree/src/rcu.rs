@@ -322,13 +322,21 @@ pub mod loom_stats {
     use core::cell::Cell;
     std::thread_local! {
         static RESTARTS: Cell<usize> = const { Cell::new(0) };
+        static REUSES: Cell<usize> = const { Cell::new(0) };
     }
     pub(crate) fn restarted() {
         RESTARTS.with(|r| r.set(r.get() + 1));
     }
+    pub(crate) fn reused() {
+        REUSES.with(|r| r.set(r.get() + 1));
+    }
     /// Reader restarts so far on this OS thread (a loom model runs all its threads on one).
     pub fn restarts() -> usize {
         RESTARTS.with(|r| r.get())
+    }
+    /// Node frames the writer built from reclaimed ones so far on this OS thread.
+    pub fn reuses() -> usize {
+        REUSES.with(|r| r.get())
     }
 }
 

@@ -35,13 +35,13 @@ const BATCH: usize = 64;
 #[cfg(loom)]
 const BATCH: usize = 1;
 
-/// Node frames kept for reuse after their grace period. Under loom nodes are always freed, so
-/// a reader reaching a reclaimed node trips loom's poison check instead of reading a reused
-/// one.
+/// Node frames kept for reuse after their grace period. Loom models keep a few, so that reuse
+/// is model-checked (a frame reused too early hands a reader someone else's slots: the `reuse`
+/// model catches that), and free the rest, which loom poisons.
 #[cfg(not(loom))]
 pub(crate) const NODE_CACHE: usize = 64;
 #[cfg(loom)]
-pub(crate) const NODE_CACHE: usize = 0;
+pub(crate) const NODE_CACHE: usize = 4;
 
 /// What one grace period covers.
 #[derive(Default)]
@@ -120,6 +120,8 @@ impl Reclaimer {
         {
             self.reused += 1;
         }
+        #[cfg(loom)]
+        crate::rcu::loom_stats::reused();
         Some(node)
     }
 

@@ -4,7 +4,8 @@
 //!
 //! Readers only look at ranges the writer never touches and must always find them. Under
 //! `cfg(loom)` the tree frees nodes by poisoning them after a reader-count grace period (see
-//! `src/sync.rs`), so a reader reaching a reclaimed node panics ("used after it was freed").
+//! `src/sync.rs`), so a reader reaching a reclaimed node panics ("used after it was freed");
+//! the `reuse` models check the frames the writer rebuilds from instead of freeing.
 //! Every entry is an `Arc<u64>` whose clone the model keeps: after the tree is dropped each
 //! count must be back to one (no leak, no double drop).
 //!
@@ -333,4 +334,42 @@ fn spanning_one_reader() {
 #[test]
 fn spanning_two_readers() {
     spanning(TreeKind::Alloc, &[&[0], &[29, 30, 31]]);
+}
+
+/// Frame reuse: the first write replaces the root leaf, the second builds its new root leaf
+/// from a reclaimed frame if one is ready, and shifts the slots in front of what the reader
+/// looks up. A frame reused before the reader that could still be in it unpinned would hand
+/// that reader pivots from one leaf and a slot from another.
+fn reuse(kind: TreeKind, reads: &'static [&'static [u64]]) {
+    let before = maple_tree::loom_stats::reuses();
+    model(
+        &format!("reuse {kind:?} {} reader(s)", reads.len()),
+        move || {
+            let mut ledger = Ledger::default();
+            let t = build(kind, 0..5, &mut ledger);
+            assert_eq!(t.height(), 1);
+            run(t, ledger, reads, |tree, ledger| {
+                tree.write()
+                    .store_range(range(7), ledger.entry(70))
+                    .unwrap();
+                let mut w = tree.write();
+                w.store_range(12..=13, ledger.entry(12)).unwrap();
+                assert_eq!(w.height(), 1);
+            });
+        },
+    );
+    assert!(
+        maple_tree::loom_stats::reuses() > before,
+        "no execution reused a frame"
+    );
+}
+
+#[test]
+fn reuse_one_reader() {
+    reuse(TreeKind::Plain, &[&[0, 3]]);
+}
+
+#[test]
+fn reuse_two_readers() {
+    reuse(TreeKind::Alloc, &[&[0], &[3, 4]]);
 }
