@@ -219,6 +219,55 @@ pub(crate) unsafe fn release_freed_nodes() {
     }
 }
 
+/// How many unlinked node frames an owned tree keeps for its next writes.
+pub(crate) const SPARE_NODES: usize = 7;
+
+/// A few node frames an owned tree's writes unlinked, kept for its next writes: a split or a
+/// rebalance allocates about as many nodes as it frees, and with the system allocator a
+/// 256-byte-aligned allocation is far from free. Only the tree's owner (or its one writer)
+/// touches these, so they are plain atomics even under loom.
+pub(crate) struct SpareNodes([core::sync::atomic::AtomicPtr<Node>; SPARE_NODES]);
+
+impl SpareNodes {
+    pub(crate) const fn new() -> SpareNodes {
+        SpareNodes([const { core::sync::atomic::AtomicPtr::new(ptr::null_mut()) }; SPARE_NODES])
+    }
+    /// A kept frame, with stale contents (every user fills the whole node) and no parent.
+    pub(crate) fn take(&self) -> Option<NodePtr> {
+        self.0.iter().rev().find_map(|s| {
+            let n = NonNull::new(s.swap(ptr::null_mut(), core::sync::atomic::Ordering::Relaxed))
+                .map(NodePtr)?;
+            n.set_parent(None);
+            Some(n)
+        })
+    }
+    /// Keeps `node` for a later write, or frees it when every place is taken.
+    ///
+    /// # Safety
+    /// As [`NodePtr::free`]: the node is unreachable.
+    pub(crate) unsafe fn keep_or_free(&self, node: NodePtr) {
+        let relaxed = core::sync::atomic::Ordering::Relaxed;
+        match self.0.iter().find(|s| s.load(relaxed).is_null()) {
+            Some(place) => place.store(node.0.as_ptr(), relaxed),
+            // SAFETY: the caller guarantees the node is unreachable.
+            None => unsafe { node.free() },
+        }
+    }
+    /// How many frames are kept.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        let relaxed = core::sync::atomic::Ordering::Relaxed;
+        self.0.iter().filter(|s| !s.load(relaxed).is_null()).count()
+    }
+    /// Frees every kept frame.
+    pub(crate) fn free_all(&self) {
+        while let Some(n) = self.take() {
+            // SAFETY: kept frames are unlinked and unreachable.
+            unsafe { n.free() };
+        }
+    }
+}
+
 impl NodePtr {
     /// Allocates a zeroed node (no parent, no pivots, empty slots), or `None` when the
     /// allocator is out of memory.

@@ -8,7 +8,7 @@
 use core::ptr;
 
 use crate::entry::{is_entry, EntryOps, Word};
-use crate::node::{Enode, NodePtr, Shape};
+use crate::node::{Enode, NodePtr, Shape, SpareNodes};
 use crate::path::{Frame, Path};
 use crate::reclaim::Reclaimer;
 use crate::sync::{const_fn_unless_loom, AtomicPtr, AtomicUsize, Ordering};
@@ -20,10 +20,18 @@ pub(crate) struct RawTree {
     pub(crate) kind: TreeKind,
     /// Drops an entry word; fixed at construction for the tree's entry type.
     pub(crate) drop_entry: unsafe fn(Word),
-    /// Every lookup reads the fields above and every write updates this count. Were they on
+    /// Every lookup reads the fields above and every write updates this line. Were they on
     /// one cache line, a writer on another core would take that line from every reader of a
     /// shared tree, write after write.
-    len: OwnLine<AtomicUsize>,
+    owner: OwnLine<OwnerOnly>,
+}
+
+/// What only the owner or the one writer reads and writes.
+struct OwnerOnly {
+    len: AtomicUsize,
+    /// Frames for the next writes of an owned tree (a shared tree's writer reuses frames
+    /// through its reclaimer instead, after their grace period).
+    spares: SpareNodes,
 }
 
 /// Keeps its contents on a cache line of its own.
@@ -38,7 +46,10 @@ impl RawTree {
                 height: AtomicUsize::new(0),
                 kind,
                 drop_entry,
-                len: OwnLine(AtomicUsize::new(0)),
+                owner: OwnLine(OwnerOnly {
+                    len: AtomicUsize::new(0),
+                    spares: SpareNodes::new(),
+                }),
             }
         }
     }
@@ -69,15 +80,15 @@ impl RawTree {
     }
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.len.0.load(Ordering::Relaxed)
+        self.owner.0.len.load(Ordering::Relaxed)
     }
     pub(crate) fn add_len(&self, delta: isize) {
         let v = self.len() as isize + delta;
         debug_assert!(v >= 0);
-        self.len.0.store(v as usize, Ordering::Relaxed);
+        self.owner.0.len.store(v as usize, Ordering::Relaxed);
     }
     pub(crate) fn set_len(&self, v: usize) {
-        self.len.0.store(v, Ordering::Relaxed);
+        self.owner.0.len.store(v, Ordering::Relaxed);
     }
 
     /// Fast lookup of the leaf slot holding `index`, no path kept: `Some(None)` for an empty
@@ -193,6 +204,7 @@ impl RawTree {
 
     /// Frees every node but leaves the entries alone: their ownership was taken elsewhere.
     pub(crate) fn free_nodes_keep_entries(&self) {
+        self.owner.0.spares.free_all();
         fn rec(frame: &Frame, internal: Shape) {
             if !frame.leaf {
                 for i in 0..=frame.end {
@@ -212,6 +224,7 @@ impl RawTree {
 
     /// Frees every node and drops every entry now (the tree must not be shared any more).
     pub(crate) fn destroy_now(&self) {
+        self.owner.0.spares.free_all();
         if let Some(root) = self.root() {
             destroy_subtree(root, u64::MAX, self.internal_shape(), self.drop_entry);
         }
@@ -306,13 +319,22 @@ pub(crate) struct WriteCtx<'a, 'g> {
     pub(crate) pool: Option<&'a core::cell::RefCell<alloc::vec::Vec<NodePtr>>>,
 }
 
-impl NodePtr {
-    /// Node-only disposal of a replaced node.
-    pub(crate) fn retire(self, reclaim: Reclaim<'_>) {
+impl RawTree {
+    /// Node-only disposal of a node a write replaced: kept for this tree's next writes or
+    /// freed at once when nobody else can see the tree, else handed to the reclaimer.
+    pub(crate) fn retire_node(&self, node: NodePtr, reclaim: Reclaim<'_>) {
         match reclaim {
             // SAFETY: the node was unlinked by the write that retires it and nobody reads it.
-            Reclaim::Now => unsafe { self.free() },
-            Reclaim::Deferred(reclaimer) => reclaimer.borrow_mut().retire_node(self),
+            Reclaim::Now => unsafe { self.owner.0.spares.keep_or_free(node) },
+            Reclaim::Deferred(reclaimer) => reclaimer.borrow_mut().retire_node(node),
         }
+    }
+    #[cfg(test)]
+    pub(crate) fn spares(&self) -> usize {
+        self.owner.0.spares.len()
+    }
+    /// A frame an earlier write of this owned tree unlinked, if one is kept.
+    pub(crate) fn take_spare(&self) -> Option<NodePtr> {
+        self.owner.0.spares.take()
     }
 }

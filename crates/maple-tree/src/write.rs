@@ -160,6 +160,7 @@ struct Garbage {
 
 /// Nodes allocated by the write, for rollback and for fixing child parent links.
 struct Fresh<'p> {
+    tree: &'p RawTree,
     nodes: SmallVec<[(NodePtr, bool); 8]>,
     /// Preallocated nodes to use before asking the allocator.
     pool: Option<&'p core::cell::RefCell<Vec<NodePtr>>>,
@@ -168,8 +169,9 @@ struct Fresh<'p> {
 }
 
 impl<'p> Fresh<'p> {
-    fn new(ctx: &WriteCtx<'p, 'p>) -> Self {
+    fn new(tree: &'p RawTree, ctx: &WriteCtx<'p, 'p>) -> Self {
         Fresh {
+            tree,
             nodes: SmallVec::new(),
             pool: ctx.pool,
             reclaim: ctx.reclaim,
@@ -189,7 +191,8 @@ impl<'p> Fresh<'p> {
         self.nodes.push((n, leaf));
         Ok(n)
     }
-    /// A reused frame (stale contents: every user fills the whole node) or a new one.
+    /// A reused frame (stale contents: every user fills the whole node) or a new one: an owned
+    /// tree's spare, or a frame a shared tree's writer reclaimed.
     fn alloc_unreserved(&mut self) -> Result<NodePtr, Error> {
         // Failure injection counts a reused frame as an allocation point too, so the points a
         // test walks through do not depend on what the cache happens to hold.
@@ -197,10 +200,12 @@ impl<'p> Fresh<'p> {
         if crate::node::fault::should_fail() {
             return Err(Error::NoMemory);
         }
-        if let Reclaim::Deferred(reclaimer) = self.reclaim {
-            if let Some(n) = reclaimer.borrow_mut().take_node() {
-                return Ok(n);
-            }
+        let reused = match self.reclaim {
+            Reclaim::Now => self.tree.take_spare(),
+            Reclaim::Deferred(reclaimer) => reclaimer.borrow_mut().take_node(),
+        };
+        if let Some(n) = reused {
+            return Ok(n);
         }
         NodePtr::alloc_memory().ok_or(Error::NoMemory)
     }
@@ -376,7 +381,7 @@ impl RawTree {
         if last < u64::MAX {
             p.push(u64::MAX, ptr::null_mut(), 0);
         }
-        let mut fresh = Fresh::new(ctx);
+        let mut fresh = Fresh::new(self, ctx);
         let node = fresh.alloc(true)?;
         fill_node(node, Shape::Range, true, 0, p.as_slice());
         self.set_root(Some(Enode::new(node, true)), 1);
@@ -566,7 +571,7 @@ impl RawTree {
         let internal = self.internal_shape();
         let in_place = matches!(ctx.reclaim, Reclaim::Now);
         let mut garbage = Garbage::default();
-        let mut fresh = Fresh::new(ctx);
+        let mut fresh = Fresh::new(self, ctx);
         let mut clones: SmallVec<[Word; 2]> = SmallVec::new();
 
         // Leaf pieces: what survives of the two leaves around the new range.
@@ -856,7 +861,7 @@ impl RawTree {
                 // SAFETY: a new node that was skipped over (a lone child chain) and never linked.
                 unsafe { n.free() };
             } else {
-                n.retire(ctx.reclaim);
+                self.retire_node(n, ctx.reclaim);
             }
         }
         self.dispose_words(&garbage.words, ctx.reclaim);
