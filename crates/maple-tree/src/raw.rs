@@ -26,6 +26,14 @@ pub(crate) struct RawTree {
     owner: OwnLine<OwnerOnly>,
 }
 
+impl Drop for RawTree {
+    /// The kept frames belong to the tree itself, whatever becomes of its nodes (a duplicate's
+    /// working tree hands its root to the finished tree and is dropped).
+    fn drop(&mut self) {
+        self.owner.0.spares.free_all();
+    }
+}
+
 /// What only the owner or the one writer reads and writes.
 struct OwnerOnly {
     len: AtomicUsize,
