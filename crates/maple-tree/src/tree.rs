@@ -34,6 +34,10 @@ pub enum TreeKind {
 /// with equal entries. The tree owns its entries: overwriting, erasing or dropping the tree
 /// drops them (erase and store hand the removed entry back).
 ///
+/// Nodes are 256-byte blocks from the global allocator. A write that replaces nodes keeps up
+/// to 7 of the old ones (1.75 KiB) for the tree's next writes rather than freeing them, as the
+/// kernel's slab would; they are freed with the tree.
+///
 /// ```
 /// use maple_tree::{MapleTree, Value};
 ///
