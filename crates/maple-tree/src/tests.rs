@@ -171,59 +171,6 @@ fn sequential_appends_pack_nodes() {
 
 #[cfg(feature = "std")]
 #[test]
-fn conformance_traces_owned_validate_every_step() {
-    let dir =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return;
-    };
-    for ent in entries {
-        let path = ent.unwrap().path();
-        if !path
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with("erase2")
-        {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        for kind in [TreeKind::Plain, TreeKind::Alloc] {
-            let mut tree: MapleTree<Value> = MapleTree::with_kind(kind);
-            for (n, line) in text.lines().enumerate() {
-                let w: Vec<&str> = line.split_whitespace().collect();
-                match w.as_slice() {
-                    ["STORE", f, l, v, ..] => {
-                        let (f, l): (u64, u64) = (f.parse().unwrap(), l.parse().unwrap());
-                        if *v == "NULL" {
-                            tree.erase_range(f..=l).unwrap();
-                        } else {
-                            tree.store_range(f..=l, Value::new(f & Value::MAX)).unwrap();
-                        }
-                    }
-                    ["ERASE", i, ..] => {
-                        tree.erase(i.parse().unwrap());
-                    }
-                    ["COUNT", c] => assert_eq!(
-                        tree.len(),
-                        c.parse::<usize>().unwrap(),
-                        "{}:{}",
-                        path.display(),
-                        n + 1
-                    ),
-                    _ => continue,
-                }
-                if let Err(e) = tree.validate() {
-                    panic!("{}:{}: {e}\n{}", path.display(), n + 1, tree.dump());
-                }
-            }
-        }
-    }
-}
-
-#[cfg(feature = "std")]
-#[test]
 fn shared_mode_writes_keep_the_structure() {
     use alloc::sync::Arc;
     for kind in [TreeKind::Plain, TreeKind::Alloc] {

@@ -1,12 +1,10 @@
 //! Lock-free readers against one writer (bounded in operations, not in time).
 //!
 //! Readers own a region of the key space that the writer never touches; they must always
-//! find their entries while the writer splits, merges, spans and regrows the tree elsewhere
-//! (replaying the kernel's recorded traces when `../shared/conformance` is present).
+//! find their entries while the writer splits, merges, spans and regrows the tree elsewhere.
 // Plain-thread tests: under `--cfg loom` only `loom_tree` runs (loom atomics need a model).
 #![cfg(not(loom))]
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -20,40 +18,19 @@ fn reader_range(i: u64) -> std::ops::RangeInclusive<u64> {
     READER_BASE + 10 * i..=READER_BASE + 10 * i + 4
 }
 
-fn trace_ops() -> Vec<(u64, u64, bool)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance");
-    let mut ops = Vec::new();
-    for name in ["erase2-set09.txt", "erase2-set23.txt", "erase2-set25.txt"] {
-        let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
-            continue;
-        };
-        for line in text.lines() {
-            let w: Vec<&str> = line.split_whitespace().collect();
-            match w.as_slice() {
-                ["STORE", f, l, v, ..] => {
-                    let (f, l): (u64, u64) = (f.parse().unwrap(), l.parse().unwrap());
-                    ops.push((f, l, *v != "NULL"));
-                }
-                ["ERASE", i, ..] => {
-                    let i: u64 = i.parse().unwrap();
-                    ops.push((i, i, false));
-                }
-                _ => {}
-            }
-        }
-    }
-    if ops.is_empty() {
-        // No traces beside the checkout: a deterministic mix of stores and erases instead.
-        let mut x = 0x2545F4914F6CDD1Du64;
-        for _ in 0..60_000 {
+/// A deterministic mix of stores and erases over the writer's region (the kernel's recorded
+/// traces drive the same check in `maple-cli`'s conformance tests).
+fn writer_ops() -> Vec<(u64, u64, bool)> {
+    let mut x = 0x2545F4914F6CDD1Du64;
+    (0..60_000)
+        .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             let f = x % 1_000_000;
-            ops.push((f, f + x % 500, !x.is_multiple_of(3)));
-        }
-    }
-    ops
+            (f, f + x % 500, !x.is_multiple_of(3))
+        })
+        .collect()
 }
 
 fn stress(kind: TreeKind, readers: usize) {
@@ -88,7 +65,7 @@ fn stress(kind: TreeKind, readers: usize) {
             })
         })
         .collect();
-    let ops = trace_ops();
+    let ops = writer_ops();
     for (n, &(f, l, store)) in ops.iter().enumerate() {
         let mut w = tree.write();
         if store {
