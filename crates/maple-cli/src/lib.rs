@@ -11,3 +11,8 @@ pub mod readers;
 pub mod replay;
 pub mod rng;
 pub mod spawn;
+
+/// The workspace README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -694,7 +694,7 @@ impl MmapWriteGuard<'_> {
                     && is_mergeable_vma(n, flags, file)
                     && is_mergeable_anon_vma(n, &None, false)
                     && n.pgoff() == pgoff + pglen
-                    && left.map_or(true, |p| anon_compatible(p, n))
+                    && left.is_none_or(|p| anon_compatible(p, n))
             })
         };
         // commit_merge: vma_iter_prealloc before touching anything, vma_iter_store after.

@@ -39,8 +39,7 @@ impl fmt::Display for Error {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 /// A failed write that took ownership of an entry hands it back here.
 pub struct InsertError<E> {
@@ -64,8 +63,7 @@ impl<E> fmt::Display for InsertError<E> {
     }
 }
 
-#[cfg(feature = "std")]
-impl<E> std::error::Error for InsertError<E> {}
+impl<E> core::error::Error for InsertError<E> {}
 
 impl<E> From<InsertError<E>> for Error {
     fn from(e: InsertError<E>) -> Error {

@@ -35,7 +35,9 @@
 #![no_std]
 // Without `std` there is no shared tree, so its hooks in the write path go unused.
 #![cfg_attr(not(feature = "std"), allow(dead_code))]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
+// docs.rs builds with `--cfg docsrs` on nightly: label what needs a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
 #[cfg(any(feature = "std", loom))]
@@ -64,12 +66,14 @@ pub use entry::{Entry, Value};
 pub use error::{Error, InsertError};
 pub use info::{NodeInfo, SlotKind};
 #[cfg(feature = "fault-injection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fault-injection")))]
 pub use node::fault;
 pub use node::NODE_SIZE;
 #[cfg(all(feature = "std", loom))]
 #[doc(hidden)]
 pub use rcu::loom_stats;
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use rcu::{EntryRef, Prealloc, RcuMapleTree, ReadGuard, SharedIter, WriteGuard};
 pub use tree::{IntoIter, MapleTree, TreeKind};
 pub use validate::ValidateError;
@@ -77,7 +81,7 @@ pub use validate::ValidateError;
 #[cfg(all(test, not(loom)))]
 mod tests;
 
-/// The README's example, compiled and run as a doctest.
+/// The crate README's examples, compiled and run as doctests.
 #[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
+#[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

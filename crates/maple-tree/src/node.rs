@@ -198,6 +198,31 @@ fn layout() -> Layout {
     Layout::new::<Node>()
 }
 
+/// Stops at once when the global allocator broke its contract: the low byte of a node's
+/// address carries the slot number in its children's parent words and the leaf bit in its own
+/// encoded pointer, so a node that is not 256-byte aligned would corrupt the tree silently.
+/// (Debian's packaged mimalloc 2.0.9 returns 128-byte-aligned blocks for a 256-byte alignment.)
+#[cfg(not(loom))]
+#[inline]
+fn check_alignment(addr: usize) {
+    if addr % NODE_SIZE != 0 {
+        alignment_broken(addr)
+    }
+}
+
+/// A panic that cannot unwind (an `extern "C"` function aborts when a panic leaves it): the
+/// write that asked for the node is half done, and the tree must not be used again.
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+extern "C" fn alignment_broken(addr: usize) -> ! {
+    panic!(
+        "maple-tree: the global allocator returned a node at {addr:#x}, aligned to {} bytes; \
+         a node needs {NODE_SIZE}-byte alignment (Layout align {NODE_SIZE})",
+        1usize << addr.trailing_zeros()
+    )
+}
+
 #[cfg(loom)]
 std::thread_local! {
     /// Nodes freed under loom: poisoned, and released by [`release_freed_nodes`].
@@ -286,7 +311,11 @@ impl NodePtr {
         {
             // SAFETY: the layout has a non-zero size. All-zero bytes are a valid `Node` (atomics).
             let raw = unsafe { alloc_zeroed(layout()) } as *mut Node;
-            NonNull::new(raw).map(NodePtr)
+            let node = NonNull::new(raw)?;
+            // The allocator promised the alignment, so the optimiser takes it as given and
+            // would delete the check; `black_box` hides where the address came from.
+            check_alignment(core::hint::black_box(raw.addr()));
+            Some(NodePtr(node))
         }
         #[cfg(loom)]
         {

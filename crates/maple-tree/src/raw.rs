@@ -7,6 +7,8 @@
 
 use core::ptr;
 
+use crossbeam_utils::CachePadded;
+
 use crate::entry::{is_entry, EntryOps, Word};
 use crate::node::{Enode, NodePtr, Shape, SpareNodes};
 use crate::path::{Frame, Path};
@@ -23,14 +25,14 @@ pub(crate) struct RawTree {
     /// Every lookup reads the fields above and every write updates this line. Were they on
     /// one cache line, a writer on another core would take that line from every reader of a
     /// shared tree, write after write.
-    owner: OwnLine<OwnerOnly>,
+    owner: CachePadded<OwnerOnly>,
 }
 
 impl Drop for RawTree {
     /// The kept frames belong to the tree itself, whatever becomes of its nodes (a duplicate's
     /// working tree hands its root to the finished tree and is dropped).
     fn drop(&mut self) {
-        self.owner.0.spares.free_all();
+        self.owner.spares.free_all();
     }
 }
 
@@ -42,10 +44,6 @@ struct OwnerOnly {
     spares: SpareNodes,
 }
 
-/// Keeps its contents on a cache line of its own.
-#[repr(align(64))]
-struct OwnLine<T>(T);
-
 impl RawTree {
     const_fn_unless_loom! {
         pub(crate) fn new(kind: TreeKind, drop_entry: unsafe fn(Word)) -> RawTree {
@@ -54,7 +52,7 @@ impl RawTree {
                 height: AtomicUsize::new(0),
                 kind,
                 drop_entry,
-                owner: OwnLine(OwnerOnly {
+                owner: CachePadded::new(OwnerOnly {
                     len: AtomicUsize::new(0),
                     spares: SpareNodes::new(),
                 }),
@@ -88,15 +86,15 @@ impl RawTree {
     }
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.owner.0.len.load(Ordering::Relaxed)
+        self.owner.len.load(Ordering::Relaxed)
     }
     pub(crate) fn add_len(&self, delta: isize) {
         let v = self.len() as isize + delta;
         debug_assert!(v >= 0);
-        self.owner.0.len.store(v as usize, Ordering::Relaxed);
+        self.owner.len.store(v as usize, Ordering::Relaxed);
     }
     pub(crate) fn set_len(&self, v: usize) {
-        self.owner.0.len.store(v, Ordering::Relaxed);
+        self.owner.len.store(v, Ordering::Relaxed);
     }
 
     /// Fast lookup of the leaf slot holding `index`, no path kept: `Some(None)` for an empty
@@ -212,7 +210,7 @@ impl RawTree {
 
     /// Frees every node but leaves the entries alone: their ownership was taken elsewhere.
     pub(crate) fn free_nodes_keep_entries(&self) {
-        self.owner.0.spares.free_all();
+        self.owner.spares.free_all();
         fn rec(frame: &Frame, internal: Shape) {
             if !frame.leaf {
                 for i in 0..=frame.end {
@@ -232,7 +230,7 @@ impl RawTree {
 
     /// Frees every node and drops every entry now (the tree must not be shared any more).
     pub(crate) fn destroy_now(&self) {
-        self.owner.0.spares.free_all();
+        self.owner.spares.free_all();
         if let Some(root) = self.root() {
             destroy_subtree(root, u64::MAX, self.internal_shape(), self.drop_entry);
         }
@@ -333,16 +331,16 @@ impl RawTree {
     pub(crate) fn retire_node(&self, node: NodePtr, reclaim: Reclaim<'_>) {
         match reclaim {
             // SAFETY: the node was unlinked by the write that retires it and nobody reads it.
-            Reclaim::Now => unsafe { self.owner.0.spares.keep_or_free(node) },
+            Reclaim::Now => unsafe { self.owner.spares.keep_or_free(node) },
             Reclaim::Deferred(reclaimer) => reclaimer.borrow_mut().retire_node(node),
         }
     }
     #[cfg(test)]
     pub(crate) fn spares(&self) -> usize {
-        self.owner.0.spares.len()
+        self.owner.spares.len()
     }
     /// A frame an earlier write of this owned tree unlinked, if one is kept.
     pub(crate) fn take_spare(&self) -> Option<NodePtr> {
-        self.owner.0.spares.take()
+        self.owner.spares.take()
     }
 }

@@ -5,23 +5,9 @@ use alloc::vec::Vec;
 
 use crate::{MapleTree, TreeKind, Value};
 
-/// A tiny deterministic generator (xorshift), so failures reproduce from the seed.
-pub(crate) struct Rng(u64);
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub(crate) fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+/// Seeded, so a failure reproduces from its seed.
+fn seeded(seed: u64) -> fastrand::Rng {
+    fastrand::Rng::with_seed(seed)
 }
 
 /// Model: every index in 0..SPACE maps to an optional value; ranges are implied by runs
@@ -68,18 +54,18 @@ fn check(tree: &MapleTree<Value>, model: &Model, step: usize) {
 }
 
 fn run(kind: TreeKind, seed: u64, space: u64, steps: usize) {
-    let mut rng = Rng::new(seed);
+    let mut rng = seeded(seed);
     let mut tree = MapleTree::with_kind(kind);
     let mut model = Model {
         cells: alloc::vec![None; space as usize],
     };
     for step in 0..steps {
-        let op = rng.below(10);
-        let a = rng.below(space);
-        let len = if rng.below(4) == 0 {
-            rng.below(space / 4 + 1)
+        let op = rng.u64(..10);
+        let a = rng.u64(..space);
+        let len = if rng.u64(..4) == 0 {
+            rng.u64(..space / 4 + 1)
         } else {
-            rng.below(8)
+            rng.u64(..8)
         };
         let b = (a + len).min(space - 1);
         let id = step as u64 + 1;
@@ -177,16 +163,16 @@ fn shared_mode_writes_keep_the_structure() {
         for seed in 0..30 {
             let tree = crate::RcuMapleTree::new(kind);
             let mut w = tree.write();
-            let mut rng = Rng::new(seed);
+            let mut rng = seeded(seed);
             for i in 0..300u64 {
                 w.store_range(1_000_000 + i * 10..=1_000_000 + i * 10 + 4, Arc::new(i))
                     .unwrap();
             }
             for step in 0..600 {
-                let a = rng.below(5000);
-                let span = if rng.below(8) == 0 { 3000 } else { 20 };
-                let b = a + rng.below(span);
-                if rng.below(3) == 0 {
+                let a = rng.u64(..5000);
+                let span = if rng.u64(..8) == 0 { 3000 } else { 20 };
+                let b = a + rng.u64(..span);
+                if rng.u64(..3) == 0 {
                     w.erase_range(a..=b).unwrap();
                 } else {
                     w.store_range(a..=b, Arc::new(a)).unwrap();
@@ -209,11 +195,11 @@ fn shared_mode_writes_keep_the_structure() {
 fn shared_writer_reuses_reclaimed_nodes() {
     let tree = crate::RcuMapleTree::new(TreeKind::Alloc);
     let mut model = BTreeMap::new();
-    let mut rng = Rng::new(11);
+    let mut rng = seeded(11);
     for step in 0..20_000u64 {
-        let f = rng.below(4_000) * 8;
+        let f = rng.u64(..4_000) * 8;
         let mut w = tree.write();
-        if rng.below(2) == 0 {
+        if rng.u64(..2) == 0 {
             w.store_range(f..=f + 3, Value::new(step)).unwrap();
             model.insert(f, step);
         } else {
@@ -257,13 +243,13 @@ fn readers_never_see_reused_frames() {
         .map(|r| {
             let (tree, stop, hot_hits) = (tree.clone(), stop.clone(), hot_hits.clone());
             std::thread::spawn(move || {
-                let mut rng = Rng::new(100 + r);
+                let mut rng = seeded(100 + r);
                 while !stop.load(Ordering::Relaxed) {
                     let g = tree.read();
-                    let i = rng.below(STABLE);
-                    assert_eq!(g.load(i * 10 + rng.below(5)).map(|v| **v), Some(i));
+                    let i = rng.u64(..STABLE);
+                    assert_eq!(g.load(i * 10 + rng.u64(..5)).map(|v| **v), Some(i));
                     // A hot range [f, f + 2] always holds f.
-                    let x = HOT + rng.below(HOT_KEYS * 4);
+                    let x = HOT + rng.u64(..HOT_KEYS * 4);
                     if let Some(v) = g.load(x) {
                         assert!(**v <= x && x <= **v + 2, "{x} read as {}", **v);
                         hot_hits.fetch_add(1, Ordering::Relaxed);
@@ -272,16 +258,16 @@ fn readers_never_see_reused_frames() {
             })
         })
         .collect();
-    let mut rng = Rng::new(9);
+    let mut rng = seeded(9);
     let mut writes = 0u64;
     // Until frames have been reused many times while the readers ran. A reader preempted while
     // pinned holds every grace period up, and the writer keeps at most 64 frames per period,
     // so on a busy machine this takes more writes (bounded: the assertion below then fails).
     while writes < 1_000_000 && (writes < 40_000 || tree.write().reclaimer.borrow().reused < 2_000)
     {
-        let f = HOT + rng.below(HOT_KEYS) * 4;
+        let f = HOT + rng.u64(..HOT_KEYS) * 4;
         let mut w = tree.write();
-        if rng.below(2) == 0 {
+        if rng.u64(..2) == 0 {
             w.store_range(f..=f + 2, Arc::new(f)).unwrap();
         } else {
             w.erase_range(f..=f + 2).unwrap();

@@ -39,8 +39,7 @@ impl fmt::Display for ValidateError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for ValidateError {}
+impl core::error::Error for ValidateError {}
 
 struct Checker<'a> {
     tree: &'a RawTree,

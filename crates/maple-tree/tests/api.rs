@@ -727,13 +727,7 @@ fn node_count_and_visit_nodes() {
             let mut t: MapleTree<Value> = MapleTree::with_kind(k);
             let mut order: Vec<u64> = (0..n).collect();
             if shuffle {
-                let mut s = 0x9E37_79B9_7F4A_7C15u64;
-                for i in (1..order.len()).rev() {
-                    s ^= s << 13;
-                    s ^= s >> 7;
-                    s ^= s << 17;
-                    order.swap(i, (s % (i as u64 + 1)) as usize);
-                }
+                fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15).shuffle(&mut order);
             }
             for i in order {
                 t.store_range(i * (3 + gap)..=i * (3 + gap) + 2, v(i))

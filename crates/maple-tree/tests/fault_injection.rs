@@ -1,7 +1,8 @@
 //! Allocation failure at every allocation point of every write path: the tree is unchanged
 //! and valid, and nothing leaks (entries are counted with `Arc`s).
 // Plain-thread tests: under `--cfg loom` only `loom_tree` runs (loom atomics need a model).
-#![cfg(not(loom))]
+// The hooks need the `fault-injection` feature (on in the workspace through a dev-dependency).
+#![cfg(all(not(loom), feature = "fault-injection"))]
 
 use std::sync::Arc;
 

@@ -473,14 +473,8 @@ proptest! {
 /// brute force finds nothing; validate after every step; entries are `Arc`s and are all
 /// released at the end.
 fn churn(seed: u64, base: u64, span: u64, max_size: u64) -> Result<(), TestCaseError> {
-    let mut rng = seed | 1;
-    let mut rand = move |n: u64| {
-        // xorshift64*
-        rng ^= rng >> 12;
-        rng ^= rng << 25;
-        rng ^= rng >> 27;
-        rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    };
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut rand = move |n: u64| rng.u64(..n);
     let token = Arc::new(0u64);
     let mut t: MapleTree<Arc<u64>> = MapleTree::new_alloc();
     let mut m = Model::new();

@@ -21,14 +21,11 @@ fn reader_range(i: u64) -> std::ops::RangeInclusive<u64> {
 /// A deterministic mix of stores and erases over the writer's region (the kernel's recorded
 /// traces drive the same check in `maple-cli`'s conformance tests).
 fn writer_ops() -> Vec<(u64, u64, bool)> {
-    let mut x = 0x2545F4914F6CDD1Du64;
+    let mut rng = fastrand::Rng::with_seed(0x2545_F491_4F6C_DD1D);
     (0..60_000)
         .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let f = x % 1_000_000;
-            (f, f + x % 500, !x.is_multiple_of(3))
+            let f = rng.u64(..1_000_000);
+            (f, f + rng.u64(..500), rng.u8(..3) != 0)
         })
         .collect()
 }
@@ -119,6 +116,7 @@ fn dropping_shared_trees_frees_every_node_shape() {
     }
 }
 
+#[cfg(feature = "fault-injection")]
 #[test]
 fn prealloc_store_never_allocates() {
     let tree = RcuMapleTree::new(TreeKind::Alloc);
