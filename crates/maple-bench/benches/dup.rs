@@ -17,7 +17,7 @@ fn dup_then_replace(t: &MapleTree<Value>) -> MapleTree<Value> {
         let mut c = d.cursor_mut(0);
         let mut cur = c.find(u64::MAX).map(|(_, v)| v.get());
         while let Some(v) = cur {
-            c.replace(Value::new(v + 1));
+            let _ = c.replace(Value::new(v + 1));
             cur = c.next(u64::MAX).map(|(_, v)| v.get());
         }
     }
@@ -29,7 +29,7 @@ fn dup(c: &mut Criterion) {
     for n in DUP_SIZES {
         g.throughput(Throughput::Elements(n as u64));
         let t = maple(n, TreeKind::Alloc);
-        let items: Vec<_> = t.iter().map(|(r, v)| (r, *v)).collect();
+        let items: Vec<_> = t.iter().collect();
         g.bench_function(BenchmarkId::new("dup", n), |b| b.iter(|| t.dup()));
         g.bench_function(BenchmarkId::new("dup_map", n), |b| {
             b.iter(|| t.dup_map(|_, v| Some(Value::new(v.get() + 1))))

@@ -105,7 +105,7 @@ fn erase(c: &mut Criterion) {
                 || maple(n, TreeKind::Plain),
                 |mut t| {
                     for &i in &order {
-                        black_box(t.erase(range_of(i).0));
+                        black_box(t.erase(range_of(i).0).unwrap());
                     }
                     t
                 },

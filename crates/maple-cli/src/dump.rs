@@ -284,12 +284,12 @@ mod tests {
     fn seq_and_random_trees_hold_what_they_should() {
         let t = seq_tree(100, TreeKind::Plain);
         assert_eq!(t.len(), 101);
-        assert_eq!(t.load(57), Some(&Value::new(57)));
+        assert_eq!(t.load(57), Some(Value::new(57)));
         let a = random_tree(500, 9, TreeKind::Alloc);
         let b = random_tree(500, 9, TreeKind::Alloc);
         assert!(!a.is_empty());
-        let va: Vec<_> = a.iter().map(|(r, e)| (r, *e)).collect();
-        let vb: Vec<_> = b.iter().map(|(r, e)| (r, *e)).collect();
+        let va: Vec<_> = a.iter().collect();
+        let vb: Vec<_> = b.iter().collect();
         assert_eq!(va, vb);
         assert!(a.validate().is_ok());
     }

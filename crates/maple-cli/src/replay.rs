@@ -62,6 +62,8 @@ pub trait ScriptEntry: Entry + Clone {
     fn from_word(word: Word) -> Option<Self>;
     /// The word this entry stands for.
     fn to_word(&self) -> Word;
+    /// The word an entry stands for, as the tree hands it to readers.
+    fn ref_word(r: Self::Ref<'_>) -> Word;
 }
 
 impl ScriptEntry for Value {
@@ -74,6 +76,9 @@ impl ScriptEntry for Value {
     fn to_word(&self) -> Word {
         Word::Int(self.get())
     }
+    fn ref_word(r: Value) -> Word {
+        r.to_word()
+    }
 }
 
 impl ScriptEntry for Arc<Token> {
@@ -85,10 +90,17 @@ impl ScriptEntry for Arc<Token> {
         }
     }
     fn to_word(&self) -> Word {
-        match **self {
-            Token::Int(v) => Word::Int(v),
-            Token::Opaque(c) => Word::Opaque(c),
-        }
+        token_word(self)
+    }
+    fn ref_word(r: maple_tree::ArcBorrow<'_, Token>) -> Word {
+        token_word(&r)
+    }
+}
+
+fn token_word(t: &Token) -> Word {
+    match *t {
+        Token::Int(v) => Word::Int(v),
+        Token::Opaque(c) => Word::Opaque(c),
     }
 }
 
@@ -619,8 +631,8 @@ fn code<T>(r: &Result<T, Error>) -> i32 {
     }
 }
 
-fn show<E: ScriptEntry>(e: Option<&E>) -> Word {
-    e.map_or(Word::Null, ScriptEntry::to_word)
+fn show<E: ScriptEntry>(e: Option<E::Ref<'_>>) -> Word {
+    e.map_or(Word::Null, E::ref_word)
 }
 
 fn show_ret(want: Expect<i32>) -> String {
@@ -652,7 +664,7 @@ fn range_loads<E: ScriptEntry>(
     let step = if span < LIMIT { 1 } else { span / LIMIT };
     let mut i = first;
     loop {
-        let got = show(tree.load(i));
+        let got = show::<E>(tree.load(i));
         if got != want {
             return Err(format!("after store, LOAD {i} gave {got}, expected {want}"));
         }
@@ -758,7 +770,7 @@ impl<'a, E: ScriptEntry> Engine<'a, E> {
                     code(&self.tree.erase_range(first..=last))
                 } else {
                     match self.make(value) {
-                        Ok(e) => code(&self.tree.store_range(first..=last, e)),
+                        Ok(e) => code(&self.tree.store_range(first..=last, e).map_err(|e| e.error)),
                         Err(m) => {
                             self.fail(line, m);
                             return consumed;
@@ -823,15 +835,20 @@ impl<'a, E: ScriptEntry> Engine<'a, E> {
                 }
             }
             Op::Erase(index, want) => {
-                let got = self.tree.erase(index);
-                let got = show(got.as_ref().map(|(_, e)| e));
+                let got = match self.tree.erase(index) {
+                    Ok(old) => old.map_or(Word::Null, |(_, e)| e.to_word()),
+                    Err(e) => {
+                        self.fail(line, format!("ERASE {index} failed: {}", e.errno()));
+                        return consumed;
+                    }
+                };
                 if want.is_checked() {
                     let r = Self::entry_check(&format!("ERASE {index}"), got, want);
                     self.check(line, r);
                 }
             }
             Op::Load(index, want) => {
-                let got = show(self.tree.load(index));
+                let got = show::<E>(self.tree.load(index));
                 let r = Self::entry_check(&format!("LOAD {index}"), got, want);
                 if want.is_checked() {
                     self.check(line, r);
@@ -971,12 +988,12 @@ impl<'a, E: ScriptEntry> Engine<'a, E> {
         let mut consumed = 1;
         {
             let mut cur = self.tree.cursor(index);
-            let got = show(cur.find(u64::MAX).map(|(_, e)| e));
+            let got = show::<E>(cur.find(u64::MAX).map(|(_, e)| e));
             results.push((ops[i].0, format!("FIND {index}"), got, want));
             while let Some((line, op)) = ops.get(i + consumed) {
                 let (name, got, want) = match *op {
-                    Op::Next(w) => ("NEXT", show(cur.next(u64::MAX).map(|(_, e)| e)), w),
-                    Op::Prev(w) => ("PREV", show(cur.prev(0).map(|(_, e)| e)), w),
+                    Op::Next(w) => ("NEXT", show::<E>(cur.next(u64::MAX).map(|(_, e)| e)), w),
+                    Op::Prev(w) => ("PREV", show::<E>(cur.prev(0).map(|(_, e)| e)), w),
                     _ => break,
                 };
                 results.push((*line, name.to_string(), got, want));
@@ -999,13 +1016,13 @@ impl<'a, E: ScriptEntry> Engine<'a, E> {
                 return Err(format!("SEQ: insert {i} returned {}", e.error.errno()));
             }
             for j in 0..=i {
-                let got = show(self.tree.load(j));
+                let got = show::<E>(self.tree.load(j));
                 if got != Word::Int(j) {
                     return Err(format!("SEQ: after inserting {i}, LOAD {j} gave {got}"));
                 }
             }
             if let Some(next) = i.checked_add(1) {
-                let got = show(self.tree.load(next));
+                let got = show::<E>(self.tree.load(next));
                 if got != Word::Null {
                     return Err(format!("SEQ: after inserting {i}, LOAD {next} gave {got}"));
                 }

@@ -150,7 +150,7 @@ fn erase2_traces_on_shared_trees_keep_readers_right() {
                 while !done.load(Ordering::Relaxed) || checks == 0 {
                     let g = tree.read();
                     for i in (0..READER_KEYS).step_by(7) {
-                        let got = g.load(READER_BASE + 10 * i + 2).map(|e| **e);
+                        let got = g.load(READER_BASE + 10 * i + 2).map(|e| *e);
                         assert_eq!(got, Some(i), "reader lost key {i}");
                         checks += 1;
                     }

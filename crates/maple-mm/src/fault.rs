@@ -103,7 +103,7 @@ impl Mm {
         loop {
             // rcu_read_lock(); mas_walk(); vma_start_read(); rcu_read_unlock().
             let locked = self.tree.walk_rcu(addr, |vma| {
-                vma.lock.start_read(&self.seq).map(|()| Arc::clone(vma))
+                vma.lock.start_read(&self.seq).map(|()| vma.to_arc())
             });
             let vma = match locked {
                 None => {

@@ -81,7 +81,7 @@ impl Mm {
         };
         let parent_committed = pc.committed;
         let mut idx = 0usize;
-        let mut copy = |v: &VmaRef| -> Result<Option<VmaRef>, MmError> {
+        let mut copy = |v: &crate::vma::Vma| -> Result<Option<VmaRef>, MmError> {
             let i = idx;
             idx += 1;
             parent.vma_start_write(v);

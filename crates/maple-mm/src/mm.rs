@@ -570,8 +570,10 @@ impl fmt::Debug for Mm {
 }
 
 /// Operations under the mmap write lock.
-impl MmapWriteGuard<'_> {
-    fn tree(&self) -> &VmaTree {
+impl<'a> MmapWriteGuard<'a> {
+    /// The mm's tree, borrowed for as long as the mmap lock is held (not just for this call),
+    /// so a reservation can be held across other work on the guard.
+    fn tree(&self) -> &'a VmaTree {
         &self.mm.tree
     }
 
@@ -580,7 +582,7 @@ impl MmapWriteGuard<'_> {
     }
 
     /// `vma_iter_prealloc` for `vma`'s future range `[start, end)`.
-    fn prealloc(&self, start: u64, end: u64) -> Result<VmaPrealloc, MmError> {
+    fn prealloc(&self, start: u64, end: u64) -> Result<VmaPrealloc<'a>, MmError> {
         self.tree().prealloc(start, end)
     }
 

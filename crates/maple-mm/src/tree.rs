@@ -20,7 +20,9 @@
 
 use crate::error::MmError;
 use crate::vma::Vma;
-use maple_tree::{MapleTree, Prealloc, RcuMapleTree, ReadGuard, TreeKind, WriteGuard};
+use maple_tree::{
+    ArcBorrow, MapleTree, Prealloc, RcuMapleTree, ReadGuard, Shared, TreeKind, WriteGuard,
+};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
@@ -42,9 +44,10 @@ pub(crate) struct ForkBuild {
     pub marker: Option<RangeInclusive<u64>>,
 }
 
-/// Tree nodes reserved for storing a VMA over `[start, end)` (`vma_iter_prealloc`).
-pub(crate) struct VmaPrealloc {
-    nodes: Prealloc,
+/// Tree nodes reserved for storing a VMA over `[start, end)` (`vma_iter_prealloc`). It holds
+/// the tree's writer lock until the store.
+pub(crate) struct VmaPrealloc<'t> {
+    nodes: Prealloc<'t, VmaRef, Shared<'t>>,
     start: u64,
     end: u64,
 }
@@ -75,20 +78,20 @@ impl VmaTree {
     /// covering `addr` inside one lock-free read section. The entry is borrowed from the
     /// tree: it stays valid until the section ends, even if a writer removes it meanwhile.
     /// `None` if no VMA covers `addr`.
-    pub fn walk_rcu<R>(&self, addr: u64, f: impl FnOnce(&VmaRef) -> R) -> Option<R> {
+    pub fn walk_rcu<R>(&self, addr: u64, f: impl FnOnce(ArcBorrow<'_, Vma>) -> R) -> Option<R> {
         let rcu = self.r();
         let vma = rcu.load(addr)?;
-        Some(f(&vma))
+        Some(f(vma))
     }
 
     /// `mas_walk` / `vma_lookup`: the VMA covering `addr`.
     pub fn load(&self, addr: u64) -> Option<VmaRef> {
-        self.walk_rcu(addr, Arc::clone)
+        self.walk_rcu(addr, |vma| vma.to_arc())
     }
 
     /// `mt_find(start, max)`: first VMA intersecting `[start, max]`.
     pub fn find(&self, start: u64, max: u64) -> Option<VmaRef> {
-        self.r().find(start, max).map(|(_, v)| Arc::clone(&v))
+        self.r().find(start, max).map(|(_, v)| v.to_arc())
     }
 
     /// `find_vma`: first VMA with `end > addr`.
@@ -104,18 +107,12 @@ impl VmaTree {
         self.find(start, end - 1)
     }
 
-    /// `vma_prev`: last VMA starting below `addr` (it may contain `addr`). Walks down
-    /// from `addr - 1` over empty ranges (and zero entries) to the first VMA.
+    /// `vma_prev`: last VMA starting below `addr` (it may contain `addr`): a reader's
+    /// `mas_find_rev` from `addr - 1`.
     pub fn prev(&self, addr: u64) -> Option<VmaRef> {
         let rcu = self.r();
-        let mut x = addr.checked_sub(1)?;
-        loop {
-            let (r, v) = rcu.load_range(x);
-            if let Some(v) = v {
-                return Some(Arc::clone(&v));
-            }
-            x = r.start().checked_sub(1)?;
-        }
+        let mut cursor = rcu.cursor(addr.checked_sub(1)?);
+        cursor.find_rev(0).map(|(_, v)| v.to_arc())
     }
 
     /// All VMAs intersecting `[start, end)`, in order.
@@ -124,14 +121,14 @@ impl VmaTree {
             return Vec::new();
         }
         self.r()
-            .range(start..end)
-            .map(|(_, v)| Arc::clone(&v))
+            .overlapping(start..end)
+            .map(|(_, v)| v.to_arc())
             .collect()
     }
 
     /// All VMAs in address order.
     pub fn all(&self) -> Vec<VmaRef> {
-        self.r().iter().map(|(_, v)| Arc::clone(&v)).collect()
+        self.r().iter().map(|(_, v)| v.to_arc()).collect()
     }
 
     /// Number of VMAs in the tree.
@@ -140,23 +137,23 @@ impl VmaTree {
     }
 
     /// `vma_iter_prealloc`: reserve the nodes a store over `[start, end)` may need, before
-    /// anything is changed, so that [`VmaTree::store_prealloc`] cannot fail.
-    pub fn prealloc(&self, start: u64, end: u64) -> Result<VmaPrealloc, MmError> {
+    /// anything is changed, so that [`VmaTree::store_prealloc`] cannot fail. The reservation
+    /// holds the tree's writer lock until the store (lock-free reads go on meanwhile).
+    pub fn prealloc(&self, start: u64, end: u64) -> Result<VmaPrealloc<'_>, MmError> {
         debug_assert!(start < end);
-        let nodes = self.w().preallocate(start..=end - 1)?;
+        let nodes = self.inner.preallocate(start..end)?;
         Ok(VmaPrealloc { nodes, start, end })
     }
 
     /// `vma_iter_store_*` with preallocated nodes: store `vma`, whose range must now be
-    /// the preallocated one, overwriting what is there. Cannot fail. No other tree write
-    /// may come between [`VmaTree::prealloc`] and this store.
-    pub fn store_prealloc(&self, p: VmaPrealloc, vma: &VmaRef) {
+    /// the preallocated one, overwriting what is there. Cannot fail.
+    pub fn store_prealloc(&self, p: VmaPrealloc<'_>, vma: &VmaRef) {
         debug_assert_eq!(
             (p.start, p.end),
             (vma.start(), vma.end()),
             "preallocated for another range"
         );
-        self.w().store_prealloc(p.nodes, Arc::clone(vma));
+        p.nodes.store(Arc::clone(vma));
     }
 
     /// NULL store over `[start, end)` (`vma_iter_clear_gfp`).
@@ -171,8 +168,8 @@ impl VmaTree {
         if high <= low || high - low < len {
             return None;
         }
-        self.w()
-            .empty_area_rev(low..=high - 1, len)
+        self.r()
+            .empty_area_rev(low..high, len)
             .ok()
             .map(|r| *r.end() + 1)
     }
@@ -183,10 +180,7 @@ impl VmaTree {
         if high <= low || high - low < len {
             return None;
         }
-        self.w()
-            .empty_area(low..=high - 1, len)
-            .ok()
-            .map(|r| *r.start())
+        self.r().empty_area(low..high, len).ok().map(|r| *r.start())
     }
 
     /// Tree invariants plus "each entry's range is its VMA's range".
@@ -194,7 +188,7 @@ impl VmaTree {
         let w = self.w();
         w.validate()
             .map_err(|e| format!("maple tree invalid: {e}"))?;
-        for (r, v) in w.tree().iter() {
+        for (r, v) in w.iter() {
             if *r.start() != v.start() || *r.end() != v.end() - 1 {
                 return Err(format!(
                     "entry {:#x}..={:#x} holds {:?}",
@@ -223,7 +217,7 @@ impl VmaTree {
             if marker_in(&t, x, *r.start()) {
                 break;
             }
-            out.push(v.clone());
+            out.push(v.to_arc());
             match r.end().checked_add(1) {
                 Some(n) => x = n,
                 None => break,
@@ -235,23 +229,23 @@ impl VmaTree {
 
     /// Whether a zero entry (fork failure marker) covers `addr`.
     pub fn is_reserved(&self, addr: u64) -> bool {
-        self.w().tree().is_reserved(addr)
+        self.r().is_reserved(addr)
     }
 
     /// Fork, kernel < 6.8: walk the parent, store each copy into a fresh private tree.
     pub fn fork_rebuild<F>(&self, mut f: F) -> ForkBuild
     where
-        F: FnMut(&VmaRef) -> Result<Option<VmaRef>, MmError>,
+        F: FnMut(&Vma) -> Result<Option<VmaRef>, MmError>,
     {
         let mut child = Tree::with_kind(TreeKind::Alloc);
         let mut result = Ok(());
         {
             let w = self.w();
-            for (r, v) in w.tree().iter() {
-                match f(v) {
+            for (r, v) in w.iter() {
+                match f(&v) {
                     Ok(Some(c)) => {
                         if let Err(e) = child.store_range(r, c) {
-                            result = Err(e.into());
+                            result = Err(e.error.into());
                             break;
                         }
                     }
@@ -275,9 +269,9 @@ impl VmaTree {
     /// on failure store the zero entry over the failing VMA's range (`XA_ZERO_ENTRY`).
     pub fn fork_dup<F>(&self, mut f: F) -> ForkBuild
     where
-        F: FnMut(&VmaRef) -> Result<Option<VmaRef>, MmError>,
+        F: FnMut(&Vma) -> Result<Option<VmaRef>, MmError>,
     {
-        let dup = self.w().tree().try_dup();
+        let dup = self.w().try_dup();
         let mut child = match dup {
             Ok(t) => t,
             Err(e) => {
@@ -292,13 +286,16 @@ impl VmaTree {
         {
             let mut cur = child.cursor_mut(0);
             while let Some((r, v)) = cur.find(u64::MAX) {
-                let parent_vma = v.clone();
-                match f(&parent_vma) {
+                match f(&v) {
                     Ok(Some(c)) => {
-                        cur.replace(c);
+                        // The cursor stands on the entry it found: the replace cannot miss.
+                        let _ = cur.replace(c);
                     }
                     Ok(None) => {
-                        cur.erase();
+                        if let Err(e) = cur.erase() {
+                            failed = Some((r, e.into()));
+                            break;
+                        }
                     }
                     Err(e) => {
                         failed = Some((r, e));
@@ -330,10 +327,10 @@ impl VmaTree {
     /// Fork, fused: one `try_dup_map` pass building the child tree from the copies.
     pub fn fork_dup_map<F>(&self, mut f: F) -> ForkBuild
     where
-        F: FnMut(&VmaRef) -> Result<Option<VmaRef>, MmError>,
+        F: FnMut(&Vma) -> Result<Option<VmaRef>, MmError>,
     {
         let w = self.w();
-        match w.tree().try_dup_map(|_r, v| f(v)) {
+        match w.try_dup_map(|_r, v| f(&v)) {
             Ok(t) => ForkBuild {
                 tree: VmaTree::from_tree(t),
                 result: Ok(()),

@@ -1,31 +1,39 @@
-//! Cursors (the kernel's `ma_state`) and iterators.
+//! Cursors (the kernel's `ma_state`).
 //!
 //! A cursor is positioned on a range, empty or not, and keeps the path to it, so stepping to
 //! the next or previous range stays within the leaf most of the time.
+//!
+//! A search that finds nothing leaves the cursor where it can resume, as the kernel's
+//! overflow and underflow states do: a fresh or paused cursor whose start lies outside the
+//! limit stays fresh or paused, and a cursor that ran off an end of the tree stays on the last
+//! range it examined, so a later search with a wider limit, or in the other direction, goes
+//! on from there.
+//!
+//! Inside a lock-free read section every step checks the nodes it read; when the writer had
+//! replaced one, the step is done again from a fresh walk to where the cursor stood.
 
+use core::fmt;
 use core::marker::PhantomData;
-use core::ops::RangeInclusive;
+use core::ops::{RangeBounds, RangeInclusive};
 
-use crate::entry::{borrow_slot, into_word, is_entry, zero_word, Entry, HasCloneOps, Word};
-use core::sync::atomic::AtomicPtr;
-
+use crate::entry::{from_word, into_word, is_entry, view, zero_word, Entry, Word};
+use crate::mode::{Mode, TakeOld};
 use crate::node::Shape;
-use crate::path::{Frame, Path};
+use crate::path::Path;
 use crate::raw::RawTree;
-use crate::tree::MapleTree;
-use crate::Error;
+use crate::tree::{to_inclusive, MapleTree};
+use crate::{Error, InsertError};
 
 /// Where a cursor stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Status {
     /// Not walked yet: the next operation starts at `index`.
     Start,
-    /// On the range `[index, last]` with a valid path.
+    /// On the range `[index, last]` (with a path, unless the tree is empty or the path was
+    /// dropped after a lock-free reader met a replaced node).
     Active,
     /// Parked by `pause`: the path is forgotten, the range remembered.
     Paused,
-    /// Ran off an end of the tree.
-    Done,
 }
 
 /// The position logic shared by [`Cursor`] and [`CursorMut`].
@@ -47,44 +55,60 @@ impl CursorState {
         }
     }
 
+    /// Runs one cursor operation. Lock-free, it is repeated from where the cursor stood for as
+    /// long as it read a node the writer had replaced.
+    fn run<R>(
+        &mut self,
+        tree: &RawTree,
+        lockless: bool,
+        mut op: impl FnMut(&mut Self, &RawTree) -> R,
+    ) -> R {
+        if !lockless {
+            return op(self, tree);
+        }
+        loop {
+            let (index, last, status) = (self.index, self.last, self.status);
+            let result = op(self, tree);
+            if !self.path.any_dead() {
+                return result;
+            }
+            crate::sync::restarted();
+            (self.index, self.last, self.status) = (index, last, status);
+            // An active cursor with no path walks again to its range when next used.
+            self.path.clear();
+        }
+    }
+
     /// Positions on the range holding `index`; returns its word.
     fn walk(&mut self, tree: &RawTree, index: u64) -> Word {
         self.path
             .descend(tree.root(), tree.internal_shape(), index, usize::MAX);
+        self.status = Status::Active;
         if self.path.is_empty() {
             self.index = 0;
             self.last = u64::MAX;
-            self.status = Status::Active;
             return core::ptr::null_mut();
         }
         let (s, e, w) = self.path.current();
         self.index = s;
         self.last = e;
-        self.status = Status::Active;
         w
     }
 
     /// Makes sure a path exists; returns false when the tree is empty.
     fn ensure(&mut self, tree: &RawTree, resume_forward: bool) -> bool {
-        match self.status {
-            Status::Active | Status::Done if !self.path.is_empty() => true,
-            Status::Paused => {
-                let at = if resume_forward {
-                    self.last
-                } else {
-                    self.index
-                };
-                self.walk(tree, at);
-                !self.path.is_empty()
-            }
-            _ => {
-                let at = self.index;
-                self.walk(tree, at);
-                !self.path.is_empty()
-            }
+        if self.status == Status::Active && !self.path.is_empty() {
+            return true;
         }
+        let at = match self.status {
+            Status::Paused if resume_forward => self.last,
+            _ => self.index,
+        };
+        self.walk(tree, at);
+        !self.path.is_empty()
     }
 
+    /// Moves one range along; stays put at an end of the tree.
     fn step(&mut self, tree: &RawTree, forward: bool) -> Option<(u64, u64, Word)> {
         let internal = tree.internal_shape();
         let moved = if forward {
@@ -93,19 +117,16 @@ impl CursorState {
             self.path.prev_slot(internal)
         };
         if !moved {
-            self.status = Status::Done;
             return None;
         }
         let (s, e, w) = self.path.current();
         self.index = s;
         self.last = e;
-        self.status = Status::Active;
         Some((s, e, w))
     }
 
-    /// The next range after the current one, empty ones included.
-    /// The range after the current one (kernel `mas_next_range`: a fresh cursor first walks to
-    /// its index, then steps).
+    /// The range after the current one, empty ones included (the kernel's `mas_next_range`: a
+    /// fresh cursor first walks to its index, then steps).
     fn next_range(&mut self, tree: &RawTree) -> Option<(u64, u64, Word)> {
         if !self.ensure(tree, true) {
             return None;
@@ -113,7 +134,7 @@ impl CursorState {
         self.step(tree, true)
     }
 
-    /// The range before the current one (kernel `mas_prev_range`).
+    /// The range before the current one (the kernel's `mas_prev_range`).
     fn prev_range(&mut self, tree: &RawTree) -> Option<(u64, u64, Word)> {
         if !self.ensure(tree, false) {
             return None;
@@ -121,64 +142,55 @@ impl CursorState {
         self.step(tree, false)
     }
 
-    /// First entry at or after the position (kernel `mas_find`): on a fresh or paused cursor
-    /// the current range counts, otherwise the search starts after it.
+    /// First entry at or after the position (the kernel's `mas_find`): on a fresh or paused
+    /// cursor the current range counts, otherwise the search starts after it.
     fn find(&mut self, tree: &RawTree, max: u64) -> Option<(u64, u64, Word)> {
-        let include_current = matches!(self.status, Status::Start | Status::Paused);
-        if include_current {
-            let start = match self.status {
-                Status::Paused if self.last == u64::MAX => None,
-                Status::Paused => Some(self.last + 1),
-                _ => Some(self.index),
-            };
-            match start {
-                Some(at) if at <= max => {
-                    self.walk(tree, at);
-                }
-                _ => {
-                    self.status = Status::Done;
-                    return None;
-                }
+        let start = match self.status {
+            Status::Active => None,
+            Status::Start => Some(self.index),
+            Status::Paused => self.last.checked_add(1),
+        };
+        if let Some(at) = start {
+            if at > max {
+                return None;
             }
-        }
-        if self.path.is_empty() {
+        } else if self.status == Status::Paused {
+            // Paused on the range that ends the key space: nothing comes after it.
             return None;
         }
-        if include_current {
-            let (s, e, w) = self.path.current();
-            if is_entry(w) && s <= max {
-                return Some((s, e, w));
+        if let Some(at) = start {
+            let w = self.walk(tree, at);
+            if self.path.is_empty() {
+                return None;
+            }
+            if is_entry(w) {
+                return Some((self.index, self.last, w));
             }
         }
         self.scan(tree, true, |s, _| s > max)
     }
 
-    /// Last entry at or before the position (kernel `mas_find_rev`).
+    /// Last entry at or before the position (the kernel's `mas_find_rev`).
     fn find_rev(&mut self, tree: &RawTree, min: u64) -> Option<(u64, u64, Word)> {
-        let include_current = matches!(self.status, Status::Start | Status::Paused);
-        if include_current {
-            let start = match self.status {
-                Status::Paused if self.index == 0 => None,
-                Status::Paused => Some(self.index - 1),
-                _ => Some(self.index),
-            };
-            match start {
-                Some(at) if at >= min => {
-                    self.walk(tree, at);
-                }
-                _ => {
-                    self.status = Status::Done;
-                    return None;
-                }
+        let start = match self.status {
+            Status::Active => None,
+            Status::Start => Some(self.index),
+            Status::Paused => self.index.checked_sub(1),
+        };
+        if let Some(at) = start {
+            if at < min {
+                return None;
             }
-        }
-        if self.path.is_empty() {
+        } else if self.status == Status::Paused {
             return None;
         }
-        if include_current {
-            let (s, e, w) = self.path.current();
-            if is_entry(w) && e >= min {
-                return Some((s, e, w));
+        if let Some(at) = start {
+            let w = self.walk(tree, at);
+            if self.path.is_empty() {
+                return None;
+            }
+            if is_entry(w) {
+                return Some((self.index, self.last, w));
             }
         }
         self.scan(tree, false, |_, e| e < min)
@@ -209,7 +221,7 @@ impl CursorState {
     }
 
     fn next(&mut self, tree: &RawTree, max: u64) -> Option<(u64, u64, Word)> {
-        if matches!(self.status, Status::Start | Status::Paused) {
+        if self.status != Status::Active {
             let at = if self.status == Status::Paused {
                 self.last
             } else {
@@ -224,7 +236,7 @@ impl CursorState {
     }
 
     fn prev(&mut self, tree: &RawTree, min: u64) -> Option<(u64, u64, Word)> {
-        if matches!(self.status, Status::Start | Status::Paused) {
+        if self.status != Status::Active {
             let at = self.index;
             self.walk(tree, at);
             if self.path.is_empty() {
@@ -241,134 +253,321 @@ impl CursorState {
             self.status = Status::Paused;
         }
     }
-}
 
-/// Borrows the entry at the cursor's leaf slot.
-///
-/// # Safety
-/// The tree is not written for `'a`.
-unsafe fn entry_at<'a, E: Entry>(path: &Path, word: Word) -> Option<&'a E> {
-    if !is_entry(word) {
-        return None;
+    /// The word of the current range, if the cursor stands on one with a path.
+    fn current_word(&self) -> Option<Word> {
+        (self.status == Status::Active && !self.path.is_empty()).then(|| self.path.current().2)
     }
-    let leaf = path.leaf();
-    // SAFETY: the slot holds an `E` and the caller guarantees no write during 'a. The node
-    // outlives 'a because it can only be freed by a write.
-    Some(unsafe { borrow_slot::<E>(&*(leaf.node.slot_ref(leaf.shape, leaf.offset) as *const _)) })
 }
 
+impl fmt::Debug for CursorState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cursor")
+            .field("range", &(self.index..=self.last))
+            .field("status", &self.status)
+            .finish()
+    }
+}
+
+/// The reading methods of [`Cursor`] and [`CursorMut`]; `$lt` is how long returned entries
+/// live and `$raw`/`$lockless` say how the cursor reaches the tree.
 macro_rules! reading_methods {
-    ($lt:lifetime) => {
+    ($lt:lifetime, |$this:ident| $raw:expr, $lockless:expr) => {
         /// First index of the current range.
+        ///
+        /// ```
+        /// use maple_tree::{MapleTree, Value};
+        /// let mut tree = MapleTree::new();
+        /// tree.insert_range(10..=19, Value::new(1)).unwrap();
+        /// let mut c = tree.cursor(15);
+        /// c.walk(15);
+        /// assert_eq!(c.index(), 10);
+        /// ```
+        #[must_use]
         pub fn index(&self) -> u64 {
             self.state.index
         }
         /// The current range (empty ranges included).
+        ///
+        /// ```
+        /// use maple_tree::{MapleTree, Value};
+        /// let mut tree = MapleTree::new();
+        /// tree.insert_range(10..=19, Value::new(1)).unwrap();
+        /// let mut c = tree.cursor(0);
+        /// c.walk(25);
+        /// assert_eq!(c.range(), 20..=u64::MAX); // the empty range after the entry
+        /// ```
+        #[must_use]
         pub fn range(&self) -> RangeInclusive<u64> {
             self.state.index..=self.state.last
         }
-        /// Positions the cursor on the range holding `index` and returns its entry.
-        pub fn walk(&mut self, index: u64) -> Option<&$lt E> {
-            let w = self.state.walk(&self.tree.raw, index);
-            // SAFETY: the tree is borrowed for the cursor's lifetime; no write happens meanwhile.
-            unsafe { self.entry(w) }
+        /// The entry of the current range, if the cursor stands on a stored one.
+        ///
+        /// ```
+        /// use maple_tree::{MapleTree, Value};
+        /// let mut tree = MapleTree::new();
+        /// tree.insert_range(10..=19, Value::new(1)).unwrap();
+        /// let mut c = tree.cursor(12);
+        /// assert_eq!(c.entry(), None); // not walked yet
+        /// c.walk(12);
+        /// assert_eq!(c.entry(), Some(Value::new(1)));
+        /// ```
+        #[must_use]
+        pub fn entry(&self) -> Option<E::Ref<'_>> {
+            let w = self.state.current_word()?;
+            // SAFETY: read from the tree the cursor borrows, which keeps it stored for as long
+            // as `&self` lives.
+            is_entry(w).then(|| unsafe { view::<E>(w) })
         }
-        /// The first entry at or after the position whose range starts at or below `max`.
-        pub fn find(&mut self, max: u64) -> Option<(RangeInclusive<u64>, &$lt E)> {
-            let r = self.state.find(&self.tree.raw, max);
-            self.item(r)
+        /// Positions the cursor on the range holding `index` and returns its entry (the
+        /// kernel's `mas_walk`).
+        ///
+        /// ```
+        /// use maple_tree::{MapleTree, Value};
+        /// let mut tree = MapleTree::new();
+        /// tree.insert_range(10..=19, Value::new(1)).unwrap();
+        /// let mut c = tree.cursor(0);
+        /// assert_eq!(c.walk(11), Some(Value::new(1)));
+        /// assert_eq!(c.range(), 10..=19);
+        /// ```
+        pub fn walk(&mut self, index: u64) -> Option<E::Ref<$lt>> {
+            let $this = &mut *self;
+            let (raw, lockless) = ($raw, $lockless);
+            let w = $this.state.run(raw, lockless, |s, t| s.walk(t, index));
+            // SAFETY: as in `entry`, for the cursor's borrow of the tree.
+            is_entry(w).then(|| unsafe { view::<E>(w) })
         }
-        /// The last entry at or before the position whose range ends at or above `min`.
-        pub fn find_rev(&mut self, min: u64) -> Option<(RangeInclusive<u64>, &$lt E)> {
-            let r = self.state.find_rev(&self.tree.raw, min);
-            self.item(r)
-        }
-        /// The entry after the current range, if it starts at or below `max`.
-        pub fn next(&mut self, max: u64) -> Option<(RangeInclusive<u64>, &$lt E)> {
-            let r = self.state.next(&self.tree.raw, max);
-            self.item(r)
-        }
-        /// The entry before the current range, if it ends at or above `min`.
-        pub fn prev(&mut self, min: u64) -> Option<(RangeInclusive<u64>, &$lt E)> {
-            let r = self.state.prev(&self.tree.raw, min);
-            self.item(r)
-        }
-        /// Moves to the next range, empty or not.
-        pub fn next_range(&mut self) -> Option<(RangeInclusive<u64>, Option<&$lt E>)> {
-            let (s, e, w) = self.state.next_range(&self.tree.raw)?;
+        /// The first entry at or after the position whose range starts at or below `max`
+        /// (the kernel's `mas_find`): a fresh or paused cursor includes its current range,
+        /// an active one starts after it. `None` leaves the cursor where a later search can
+        /// resume.
+        ///
+        /// ```
+        /// use maple_tree::{MapleTree, Value};
+        /// let mut tree = MapleTree::new();
+        /// tree.insert_range(150..=160, Value::new(1)).unwrap();
+        /// let mut c = tree.cursor(100);
+        /// assert_eq!(c.find(50), None); // the cursor starts above the limit
+        /// assert_eq!(c.find(200), Some((150..=160, Value::new(1))));
+        /// ```
+        pub fn find(&mut self, max: u64) -> Option<(RangeInclusive<u64>, E::Ref<$lt>)> {
+            let $this = &mut *self;
+            let (raw, lockless) = ($raw, $lockless);
+            let r = $this.state.run(raw, lockless, |s, t| s.find(t, max));
             // SAFETY: as in `walk`.
-            Some((s..=e, unsafe { self.entry(w) }))
+            unsafe { item::<E>(r) }
         }
-        /// Moves to the previous range, empty or not.
-        pub fn prev_range(&mut self) -> Option<(RangeInclusive<u64>, Option<&$lt E>)> {
-            let (s, e, w) = self.state.prev_range(&self.tree.raw)?;
+        /// The last entry at or before the position whose range ends at or above `min` (the
+        /// kernel's `mas_find_rev`).
+        ///
+        /// ```
+        /// use maple_tree::{MapleTree, Value};
+        /// let tree: MapleTree<Value> = (0..4u64).map(|i| (i * 10..=i * 10 + 4, Value::new(i))).collect();
+        /// let mut c = tree.cursor(u64::MAX);
+        /// assert_eq!(c.find_rev(0), Some((30..=34, Value::new(3))));
+        /// assert_eq!(c.find_rev(0), Some((20..=24, Value::new(2))));
+        /// ```
+        pub fn find_rev(&mut self, min: u64) -> Option<(RangeInclusive<u64>, E::Ref<$lt>)> {
+            let $this = &mut *self;
+            let (raw, lockless) = ($raw, $lockless);
+            let r = $this.state.run(raw, lockless, |s, t| s.find_rev(t, min));
             // SAFETY: as in `walk`.
-            Some((s..=e, unsafe { self.entry(w) }))
+            unsafe { item::<E>(r) }
+        }
+        /// The entry after the current range, if it starts at or below `max` (the kernel's
+        /// `mas_next`).
+        ///
+        /// ```
+        /// use maple_tree::{MapleTree, Value};
+        /// let tree: MapleTree<Value> = (0..4u64).map(|i| (i * 10..=i * 10 + 4, Value::new(i))).collect();
+        /// let mut c = tree.cursor(0);
+        /// assert_eq!(c.next(u64::MAX), Some((10..=14, Value::new(1))));
+        /// assert_eq!(c.next(19), None); // the next one starts at 20
+        /// assert_eq!(c.next(29), Some((20..=24, Value::new(2))));
+        /// ```
+        pub fn next(&mut self, max: u64) -> Option<(RangeInclusive<u64>, E::Ref<$lt>)> {
+            let $this = &mut *self;
+            let (raw, lockless) = ($raw, $lockless);
+            let r = $this.state.run(raw, lockless, |s, t| s.next(t, max));
+            // SAFETY: as in `walk`.
+            unsafe { item::<E>(r) }
+        }
+        /// The entry before the current range, if it ends at or above `min` (the kernel's
+        /// `mas_prev`).
+        ///
+        /// ```
+        /// use maple_tree::{MapleTree, Value};
+        /// let tree: MapleTree<Value> = (0..4u64).map(|i| (i * 10..=i * 10 + 4, Value::new(i))).collect();
+        /// let mut c = tree.cursor(32);
+        /// assert_eq!(c.prev(0), Some((20..=24, Value::new(2))));
+        /// assert_eq!(c.prev(15), None); // the one before ends at 14
+        /// ```
+        pub fn prev(&mut self, min: u64) -> Option<(RangeInclusive<u64>, E::Ref<$lt>)> {
+            let $this = &mut *self;
+            let (raw, lockless) = ($raw, $lockless);
+            let r = $this.state.run(raw, lockless, |s, t| s.prev(t, min));
+            // SAFETY: as in `walk`.
+            unsafe { item::<E>(r) }
+        }
+        /// Moves to the next range, empty or not (the kernel's `mas_next_range`).
+        ///
+        /// ```
+        /// use maple_tree::{MapleTree, Value};
+        /// let mut tree = MapleTree::new();
+        /// tree.insert_range(10..=19, Value::new(1)).unwrap();
+        /// let mut c = tree.cursor(0);
+        /// assert_eq!(c.next_range(), Some((10..=19, Some(Value::new(1)))));
+        /// assert_eq!(c.next_range(), Some((20..=u64::MAX, None)));
+        /// assert_eq!(c.next_range(), None);
+        /// ```
+        pub fn next_range(&mut self) -> Option<(RangeInclusive<u64>, Option<E::Ref<$lt>>)> {
+            let $this = &mut *self;
+            let (raw, lockless) = ($raw, $lockless);
+            let (s, e, w) = $this.state.run(raw, lockless, |st, t| st.next_range(t))?;
+            // SAFETY: as in `walk`.
+            Some((s..=e, is_entry(w).then(|| unsafe { view::<E>(w) })))
+        }
+        /// Moves to the previous range, empty or not (the kernel's `mas_prev_range`).
+        ///
+        /// ```
+        /// use maple_tree::{MapleTree, Value};
+        /// let mut tree = MapleTree::new();
+        /// tree.insert_range(10..=19, Value::new(1)).unwrap();
+        /// let mut c = tree.cursor(25);
+        /// assert_eq!(c.prev_range(), Some((10..=19, Some(Value::new(1)))));
+        /// assert_eq!(c.prev_range(), Some((0..=9, None)));
+        /// ```
+        pub fn prev_range(&mut self) -> Option<(RangeInclusive<u64>, Option<E::Ref<$lt>>)> {
+            let $this = &mut *self;
+            let (raw, lockless) = ($raw, $lockless);
+            let (s, e, w) = $this.state.run(raw, lockless, |st, t| st.prev_range(t))?;
+            // SAFETY: as in `walk`.
+            Some((s..=e, is_entry(w).then(|| unsafe { view::<E>(w) })))
         }
         /// Forgets the node position but keeps the range (the kernel's `mas_pause`): the next
-        /// `find`/`next` resumes after the current range, `find_rev`/`prev` before it.
+        /// `find`/`next` resumes after the current range, `find_rev`/`prev` before it. A
+        /// lock-free reader pauses before it leaves its read section for a while.
+        ///
+        /// ```
+        /// use maple_tree::{MapleTree, Value};
+        /// let tree: MapleTree<Value> = (0..4u64).map(|i| (i * 10..=i * 10 + 4, Value::new(i))).collect();
+        /// let mut c = tree.cursor(0);
+        /// c.find(u64::MAX);
+        /// c.pause();
+        /// assert_eq!(c.find(u64::MAX), Some((10..=14, Value::new(1))));
+        /// ```
         pub fn pause(&mut self) {
             self.state.pause();
         }
         /// Whether the current range holds the reserved zero entry.
+        ///
+        /// ```
+        /// use maple_tree::{MapleTree, Value};
+        /// let mut tree = MapleTree::<Value>::new();
+        /// tree.reserve_range(10..=19).unwrap();
+        /// let mut c = tree.cursor(0);
+        /// c.walk(15);
+        /// assert!(c.is_reserved());
+        /// ```
+        #[must_use]
         pub fn is_reserved(&self) -> bool {
-            self.state.status == Status::Active
-                && !self.state.path.is_empty()
-                && self.state.path.current().2 == zero_word()
-        }
-        fn item(&self, r: Option<(u64, u64, Word)>) -> Option<(RangeInclusive<u64>, &$lt E)> {
-            let (s, e, w) = r?;
-            // SAFETY: as in `walk`.
-            unsafe { self.entry(w) }.map(|x| (s..=e, x))
-        }
-        /// # Safety
-        /// No write for the returned lifetime.
-        unsafe fn entry(&self, w: Word) -> Option<&$lt E> {
-            // SAFETY: forwarded.
-            unsafe { entry_at::<E>(&self.state.path, w) }
+            self.state.current_word() == Some(zero_word())
         }
     };
 }
 
-/// A read-only cursor. See [`MapleTree::cursor`].
+/// A found entry as handed out.
+///
+/// # Safety
+/// The word is a live entry of a tree that keeps it stored for `'a`.
+unsafe fn item<'a, E: Entry + 'a>(
+    r: Option<(u64, u64, Word)>,
+) -> Option<(RangeInclusive<u64>, E::Ref<'a>)> {
+    let (s, e, w) = r?;
+    // SAFETY: forwarded.
+    Some((s..=e, unsafe { view::<E>(w) }))
+}
+
+/// A read-only cursor. See [`TreeView::cursor`](crate::TreeView::cursor): a tree's owner, its
+/// writer and its lock-free readers all get one.
 pub struct Cursor<'a, E: Entry> {
-    tree: &'a MapleTree<E>,
+    raw: &'a RawTree,
+    lockless: bool,
     state: CursorState,
+    _entries: PhantomData<&'a E>,
 }
 
 impl<'a, E: Entry> Cursor<'a, E> {
-    pub(crate) fn new(tree: &'a MapleTree<E>, index: u64) -> Self {
+    pub(crate) fn new(raw: &'a RawTree, index: u64, lockless: bool) -> Self {
         Cursor {
-            tree,
+            raw,
+            lockless,
             state: CursorState::new(index),
+            _entries: PhantomData,
         }
     }
-    reading_methods!('a);
+    reading_methods!('a, |this| this.raw, this.lockless);
 }
+
+impl<E: Entry> Clone for Cursor<'_, E> {
+    fn clone(&self) -> Self {
+        Cursor {
+            raw: self.raw,
+            lockless: self.lockless,
+            state: self.state.clone(),
+            _entries: PhantomData,
+        }
+    }
+}
+
+impl<E: Entry> fmt::Debug for Cursor<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.state.fmt(f)
+    }
+}
+
+// SAFETY: a cursor only reads the tree it borrows and hands out views of its entries, as
+// `&MapleTree<E>` does; a lock-free one relies on its read guard, which stays on its thread,
+// to keep what it reaches alive. Its raw node pointers hide that from the compiler.
+unsafe impl<E: Entry + Sync> Send for Cursor<'_, E> {}
+// SAFETY: as above.
+unsafe impl<E: Entry + Sync> Sync for Cursor<'_, E> {}
 
 /// A cursor that can also write at its position. See [`MapleTree::cursor_mut`].
 ///
 /// Reads return entries borrowed from the cursor, so a write cannot invalidate them.
-pub struct CursorMut<'a, E: Entry> {
-    tree: &'a mut MapleTree<E>,
+pub struct CursorMut<'a, E: Entry, M: Mode = crate::Owned> {
+    tree: &'a mut MapleTree<E, M>,
     state: CursorState,
 }
 
-impl<'a, E: Entry> CursorMut<'a, E> {
-    pub(crate) fn new(tree: &'a mut MapleTree<E>, index: u64) -> Self {
+impl<'a, E: Entry, M: Mode> CursorMut<'a, E, M> {
+    pub(crate) fn new(tree: &'a mut MapleTree<E, M>, index: u64) -> Self {
         CursorMut {
             tree,
             state: CursorState::new(index),
         }
     }
-    reading_methods!('_);
+    reading_methods!('_, |this| this.tree.raw(), false);
 
     /// Finds the lowest empty range of `size` indices inside `range` (see
-    /// [`MapleTree::empty_area`]) and positions the cursor on it, so that [`store`](Self::store)
-    /// fills exactly that hole (the kernel's `mas_empty_area` followed by `mas_store`).
-    pub fn empty_area(
+    /// [`TreeView::empty_area`](crate::TreeView::empty_area)) and positions the cursor on it,
+    /// so that [`store`](Self::store) fills exactly that hole (the kernel's `mas_empty_area`
+    /// followed by `mas_store`).
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let mut tree = MapleTree::new_alloc();
+    /// tree.insert_range(0..=9, Value::new(0)).unwrap();
+    /// let mut c = tree.cursor_mut(0);
+    /// assert_eq!(c.empty_area(0..=99, 5), Ok(10..=14));
+    /// c.store(Value::new(1)).unwrap();
+    /// drop(c);
+    /// assert_eq!(tree.load_range(12), (10..=14, Some(Value::new(1))));
+    /// ```
+    pub fn empty_area<R: RangeBounds<u64>>(
         &mut self,
-        range: RangeInclusive<u64>,
+        range: R,
         size: u64,
     ) -> Result<RangeInclusive<u64>, Error> {
         let hole = self.tree.empty_area(range, size)?;
@@ -377,9 +576,16 @@ impl<'a, E: Entry> CursorMut<'a, E> {
     }
 
     /// As [`empty_area`](Self::empty_area), the highest fitting hole.
-    pub fn empty_area_rev(
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let mut tree = MapleTree::<Value>::new_alloc();
+    /// let mut c = tree.cursor_mut(0);
+    /// assert_eq!(c.empty_area_rev(0..=99, 5), Ok(95..=99));
+    /// ```
+    pub fn empty_area_rev<R: RangeBounds<u64>>(
         &mut self,
-        range: RangeInclusive<u64>,
+        range: R,
         size: u64,
     ) -> Result<RangeInclusive<u64>, Error> {
         let hole = self.tree.empty_area_rev(range, size)?;
@@ -387,217 +593,144 @@ impl<'a, E: Entry> CursorMut<'a, E> {
         Ok(hole)
     }
 
-    /// Chooses the range the next `store` covers (the kernel's `mas_set_range`).
-    pub fn set_range(&mut self, range: RangeInclusive<u64>) {
-        self.state = CursorState::new(*range.start());
-        self.state.last = *range.end();
-    }
-
-    /// Replaces the entry of the current range in place (an exact-fit slot store: no
-    /// allocation, cannot fail) and returns the old entry. `None` (and no change) if the
-    /// cursor is not on a stored entry.
-    pub fn replace(&mut self, entry: E) -> Option<E> {
-        if self.state.status != Status::Active || self.state.path.is_empty() {
-            return None;
-        }
-        let (_, _, old) = self.state.path.current();
-        if !is_entry(old) {
-            return None;
-        }
-        let leaf = self.state.path.leaf();
-        leaf.node
-            .set_slot(leaf.shape, leaf.offset, into_word(entry));
-        // SAFETY: the word was the slot's entry; the slot now holds the new one.
-        Some(unsafe { crate::entry::from_word(old) })
-    }
-
-    /// Empties the range holding the cursor's index and returns its entry. The cursor
-    /// then stands on the (empty, possibly widened) range.
-    pub fn erase(&mut self) -> Option<E> {
-        let at = self.state.index;
-        let out = self.tree.erase(at).map(|(_, e)| e);
-        self.state.walk(&self.tree.raw, at);
-        out
+    /// Chooses the range the next [`store`](Self::store) covers (the kernel's
+    /// `mas_set_range`); an empty range makes that store fail with [`Error::Invalid`].
+    ///
+    /// ```
+    /// use maple_tree::{Error, MapleTree, Value};
+    /// let mut tree = MapleTree::new();
+    /// let mut c = tree.cursor_mut(0);
+    /// c.set_range(100..200);
+    /// c.store(Value::new(1)).unwrap();
+    /// c.set_range(9..3);
+    /// assert_eq!(c.store(Value::new(2)).unwrap_err().error, Error::Invalid);
+    /// ```
+    pub fn set_range<R: RangeBounds<u64>>(&mut self, range: R) {
+        let (first, last) = to_inclusive(&range).unwrap_or((1, 0));
+        self.state = CursorState::new(first);
+        self.state.last = last;
     }
 }
 
-impl<E: Entry + Clone> CursorMut<'_, E> {
-    /// Stores `entry` over the current range (see [`MapleTree::store_range`]).
-    pub fn store(&mut self, entry: E) -> Result<Option<E>, Error> {
+impl<E: Entry, M: TakeOld<E>> CursorMut<'_, E, M> {
+    /// Replaces the entry of the current range and returns the old one; `Err` gives the new
+    /// entry back (and changes nothing) if the cursor is not on a stored entry. On an owned
+    /// tree this is an in-place slot store that cannot fail; on a shared tree the old entry is
+    /// retired for its grace period and a clone of it is returned.
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let mut tree = MapleTree::new();
+    /// tree.insert_range(10..=19, Value::new(1)).unwrap();
+    /// let mut c = tree.cursor_mut(0);
+    /// assert_eq!(c.replace(Value::new(9)), Err(Value::new(9))); // not walked yet
+    /// c.walk(15);
+    /// assert_eq!(c.replace(Value::new(2)), Ok(Value::new(1)));
+    /// ```
+    pub fn replace(&mut self, entry: E) -> Result<E, E> {
+        let Some(old) = self.state.current_word().filter(|&w| is_entry(w)) else {
+            return Err(entry);
+        };
+        let word = into_word(entry);
+        if !M::SHARED {
+            // Nobody else can see the tree: store the word in place and take the old one.
+            let leaf = self.state.path.leaf();
+            leaf.node.set_slot(Shape::Range, leaf.offset, word);
+            // SAFETY: the word was the slot's entry; the slot now holds the new one.
+            return Ok(unsafe { from_word(old) });
+        }
         let (s, e) = (self.state.index, self.state.last);
+        // SAFETY: `word` is an `E` whose ownership passes to the tree on success.
+        let result = unsafe {
+            self.tree.mode.write_taking_old(
+                s,
+                e,
+                word,
+                &crate::entry::EntryOps { clone: None },
+                None,
+            )
+        };
+        self.state.walk(self.tree.raw(), s);
+        match result {
+            Ok(Some(old)) => Ok(old),
+            // An exact-fit store of one word needs no node, so it cannot fail, and the slot
+            // held an entry a moment ago under the same writer.
+            Ok(None) | Err(_) => unreachable!("an exact-fit replace stores in place"),
+        }
+    }
+
+    /// Removes the range holding the cursor's index and returns its entry; the cursor then
+    /// stands on the (empty, possibly widened) range. See [`MapleTree::erase`].
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let mut tree = MapleTree::new();
+    /// tree.insert_range(10..=19, Value::new(1)).unwrap();
+    /// let mut c = tree.cursor_mut(15);
+    /// assert_eq!(c.erase(), Ok(Some(Value::new(1))));
+    /// assert_eq!(c.range(), 0..=u64::MAX);
+    /// ```
+    pub fn erase(&mut self) -> Result<Option<E>, Error> {
+        let at = self.state.index;
+        let out = self.tree.erase(at)?.map(|(_, e)| e);
+        self.state.walk(self.tree.raw(), at);
+        Ok(out)
+    }
+}
+
+impl<E: Entry + Clone, M: TakeOld<E>> CursorMut<'_, E, M> {
+    /// Stores `entry` over the current range (see [`MapleTree::store_range`]), which
+    /// [`set_range`](Self::set_range), [`empty_area`](Self::empty_area) or a walk chose.
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let mut tree = MapleTree::new();
+    /// let mut c = tree.cursor_mut(0);
+    /// c.walk(5); // the whole empty key space
+    /// c.set_range(5..=9);
+    /// assert_eq!(c.store(Value::new(1)).unwrap(), None);
+    /// assert_eq!(c.range(), 5..=9);
+    /// ```
+    pub fn store(&mut self, entry: E) -> Result<Option<E>, InsertError<E>> {
+        let (s, e) = (self.state.index, self.state.last);
+        if s > e {
+            return Err(InsertError {
+                error: Error::Invalid,
+                entry,
+            });
+        }
         self.store_range(s..=e, entry)
     }
-    /// Stores `entry` over `range` and moves the cursor onto it.
-    pub fn store_range(
+
+    /// Stores `entry` over `range` and moves the cursor onto it. On failure the entry comes
+    /// back and the cursor is unchanged.
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let mut tree = MapleTree::new();
+    /// let mut c = tree.cursor_mut(0);
+    /// c.store_range(10..20, Value::new(1)).unwrap();
+    /// assert_eq!(c.range(), 10..=19);
+    /// ```
+    pub fn store_range<R: RangeBounds<u64>>(
         &mut self,
-        range: RangeInclusive<u64>,
+        range: R,
         entry: E,
-    ) -> Result<Option<E>, Error> {
-        let (s, e) = (*range.start(), *range.end());
-        let old = self
-            .tree
-            .write_owned(s, e, into_word(entry), &E::CLONE_OPS, true)?;
-        self.state.walk(&self.tree.raw, s);
-        // SAFETY: the write handed ownership of the old word to us.
-        Ok(is_entry(old).then(|| unsafe { crate::entry::from_word(old) }))
-    }
-}
-
-/// A double-ended walk over the leaf slots of `[lo, hi]`.
-///
-/// Each end keeps its path for moving between leaves and a copy of its current leaf frame for
-/// stepping within a leaf, which is where nearly all the work is. `lo` is where the front's
-/// current slot starts and `hi` where the back's ends, so each step reads one pivot: the end it
-/// moves away from is already known. The walk is over when the ends meet.
-pub(crate) struct RawIter<'a> {
-    tree: &'a RawTree,
-    front: Path,
-    back: Path,
-    front_leaf: Option<Frame>,
-    back_leaf: Option<Frame>,
-    lo: u64,
-    hi: u64,
-    done: bool,
-}
-
-impl<'a> RawIter<'a> {
-    pub(crate) fn new(tree: &'a RawTree, lo: u64, hi: u64) -> RawIter<'a> {
-        let mut it = RawIter {
-            tree,
-            front: Path::empty(),
-            back: Path::empty(),
-            front_leaf: None,
-            back_leaf: None,
-            lo,
-            hi,
-            done: lo > hi || tree.root().is_none(),
+    ) -> Result<Option<E>, InsertError<E>> {
+        let Some((s, _)) = to_inclusive(&range) else {
+            return Err(InsertError {
+                error: Error::Invalid,
+                entry,
+            });
         };
-        if !it.done {
-            it.front = tree.path_to(lo);
-            it.back = tree.path_to(hi);
-            let (f, b) = (*it.front.leaf(), *it.back.leaf());
-            // Whole slots: an entry is yielded with its full range even where `[lo, hi]`
-            // starts or ends inside it.
-            it.lo = f.slot_min(f.offset);
-            it.hi = b.slot_max(b.offset);
-            it.front_leaf = Some(f);
-            it.back_leaf = Some(b);
-        }
-        it
-    }
-
-    /// The next (or, backwards, previous) stored entry: its range, word and slot.
-    #[inline]
-    pub(crate) fn pull(&mut self, forward: bool) -> Option<(u64, u64, Word, *const AtomicPtr<()>)> {
-        while !self.done {
-            let leaf = if forward {
-                &mut self.front_leaf
-            } else {
-                &mut self.back_leaf
-            };
-            let f = leaf.as_mut()?;
-            let i = f.offset;
-            let w = f.node.slot(Shape::Range, i);
-            let slot = f.node.slot_ref(Shape::Range, i) as *const AtomicPtr<()>;
-            let (s, e);
-            if forward {
-                (s, e) = (self.lo, f.slot_max(i));
-                if e >= self.hi {
-                    self.done = true;
-                } else {
-                    self.lo = e + 1;
-                    if i < f.end {
-                        f.offset += 1;
-                    } else {
-                        self.change_leaf(true);
-                    }
-                }
-            } else {
-                (s, e) = (f.slot_min(i), self.hi);
-                if s <= self.lo {
-                    self.done = true;
-                } else {
-                    self.hi = s - 1;
-                    if i > 0 {
-                        f.offset -= 1;
-                    } else {
-                        self.change_leaf(false);
-                    }
-                }
-            }
-            if is_entry(w) {
-                return Some((s, e, w, slot));
-            }
-        }
-        None
-    }
-
-    #[cold]
-    fn change_leaf(&mut self, forward: bool) {
-        let internal = self.tree.internal_shape();
-        let (path, leaf) = if forward {
-            (&mut self.front, &mut self.front_leaf)
-        } else {
-            (&mut self.back, &mut self.back_leaf)
-        };
-        let at_edge = leaf.map_or(0, |f| f.offset);
-        path.leaf_mut().offset = at_edge;
-        let moved = if forward {
-            path.next_slot(internal)
-        } else {
-            path.prev_slot(internal)
-        };
-        if moved {
-            *leaf = Some(*path.leaf());
-        } else {
-            self.done = true;
-        }
+        let old = self.tree.store_range(range, entry)?;
+        self.state.walk(self.tree.raw(), s);
+        Ok(old)
     }
 }
 
-/// An iterator over the entries of a tree in key order. See [`MapleTree::iter`].
-pub struct Iter<'a, E: Entry> {
-    it: RawIter<'a>,
-    _marker: PhantomData<&'a E>,
-}
-
-/// The same, restricted to entries that intersect a range. See [`MapleTree::range`].
-pub type Range<'a, E> = Iter<'a, E>;
-
-impl<'a, E: Entry> Iter<'a, E> {
-    pub(crate) fn new(tree: &'a MapleTree<E>, lo: u64, hi: u64) -> Self {
-        Iter {
-            it: RawIter::new(&tree.raw, lo, hi),
-            _marker: PhantomData,
-        }
-    }
-    fn pull(&mut self, forward: bool) -> Option<(RangeInclusive<u64>, &'a E)> {
-        let (s, e, _, slot) = self.it.pull(forward)?;
-        // SAFETY: the tree is borrowed shared for 'a, so no write (and no free of this node)
-        // happens while the reference lives; the slot holds an `E`.
-        let r = unsafe { borrow_slot::<E>(&*slot) };
-        Some((s..=e, r))
+impl<E: Entry, M: Mode> fmt::Debug for CursorMut<'_, E, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.state.fmt(f)
     }
 }
-
-impl<'a, E: Entry> Iterator for Iter<'a, E> {
-    type Item = (RangeInclusive<u64>, &'a E);
-    fn next(&mut self) -> Option<Self::Item> {
-        self.pull(true)
-    }
-}
-
-impl<E: Entry> DoubleEndedIterator for Iter<'_, E> {
-    fn next_back(&mut self) -> Option<Self::Item> {
-        self.pull(false)
-    }
-}
-
-impl<E: Entry> core::iter::FusedIterator for Iter<'_, E> {}
-
-// SAFETY: an `Iter` only reads the tree it borrows shared and hands out `&E`, so it is as
-// thread-safe as `&MapleTree<E>`, which is `Send` and `Sync` when `E: Sync`. (Its raw node
-// pointers are what keeps the compiler from seeing that.)
-unsafe impl<E: Entry + Sync> Send for Iter<'_, E> {}
-// SAFETY: as above; `&Iter` allows no access at all.
-unsafe impl<E: Entry + Sync> Sync for Iter<'_, E> {}

@@ -8,17 +8,18 @@
 //! The bulk builder is the other way to make a tree from scratch: it packs sorted input into
 //! full leaves left to right and builds each internal level over them, in O(n).
 
-use core::ops::RangeInclusive;
+use core::ops::{RangeBounds, RangeInclusive};
 
 use alloc::vec::Vec;
 
-use crate::entry::{into_word, is_entry, zero_word, Entry, HasCloneOps, Word};
+use crate::entry::{into_word, is_entry, view, zero_word, Entry, Word};
 use crate::node::{Enode, NodePtr, Shape};
 use crate::path::Frame;
 use crate::raw::{destroy_subtree, RawTree, Reclaim, WriteCtx};
-use crate::tree::{MapleTree, TreeKind};
+use crate::tree::{out_of_memory, to_inclusive, MapleTree, TreeKind};
+use crate::view::TreeView;
 use crate::write::Piece;
-use crate::{gap, Error};
+use crate::{gap, Error, Exclusive};
 
 /// A finished duplication pass: the copy, the ranges to empty afterwards, and the range the
 /// mapping function failed on, if it did.
@@ -148,6 +149,8 @@ impl RawTree {
         }
         copy.set_root(Some(Enode::new(dst, root.is_leaf())), self.height());
         copy.set_len(pass.entries);
+        // The kernel's `__mt_dup` copies the tree's flags too (the cyclic allocator's wrap).
+        copy.set_cyclic_wrapped(self.cyclic_wrapped());
         Ok((copy, pass.dropped, pass.failed))
     }
 
@@ -162,10 +165,9 @@ impl RawTree {
             pool: None,
         };
         for &(s, e) in ranges {
-            self.write(s, e, core::ptr::null_mut(), &ctx)
-                .unwrap_or_else(|_| {
-                    alloc::alloc::handle_alloc_error(alloc::alloc::Layout::new::<[u8; 256]>())
-                });
+            if self.write(s, e, core::ptr::null_mut(), &ctx).is_err() {
+                out_of_memory();
+            }
         }
     }
 }
@@ -195,14 +197,37 @@ impl<E2: Entry, X: core::fmt::Debug> core::fmt::Debug for DupMapError<E2, X> {
     }
 }
 
+impl<E2: Entry, X: core::fmt::Display> core::fmt::Display for DupMapError<E2, X> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "duplication stopped at [{}, {}]: {}",
+            self.failed.start(),
+            self.failed.end(),
+            self.error
+        )
+    }
+}
+
+impl<E2: Entry, X: core::error::Error + 'static> core::error::Error for DupMapError<E2, X> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 impl<E: Entry> MapleTree<E> {
-    fn from_raw(raw: RawTree) -> Self {
+    /// Takes over the nodes of a private working tree (its root, height, count and flags).
+    pub(crate) fn from_raw(raw: RawTree) -> Self {
         let t = MapleTree::with_kind(raw.kind);
-        t.raw.set_root(raw.root(), raw.height());
-        t.raw.set_len(raw.len());
+        let own = t.raw();
+        own.set_root(raw.root(), raw.height());
+        own.set_len(raw.len());
+        own.set_cyclic_wrapped(raw.cyclic_wrapped());
         t
     }
+}
 
+impl<E: Entry> TreeView<E, Exclusive> {
     /// Duplicates the tree in one pass, replacing each entry by `f(range, &entry)`; `None`
     /// leaves the range empty in the copy (the kernel's `VM_DONTCOPY`). This fuses the
     /// kernel's fork path — duplicate the tree, then walk it replacing every entry — into one
@@ -216,9 +241,9 @@ impl<E: Entry> MapleTree<E> {
     /// assert_eq!(odd.load(15).map(|v| v.get()), Some(100));
     /// odd.validate().unwrap();
     /// ```
-    pub fn dup_map<E2: Entry, F>(&self, mut f: F) -> MapleTree<E2>
+    pub fn dup_map<'s, E2: Entry, F>(&'s self, mut f: F) -> MapleTree<E2>
     where
-        F: FnMut(RangeInclusive<u64>, &E) -> Option<E2>,
+        F: FnMut(RangeInclusive<u64>, E::Ref<'s>) -> Option<E2>,
     {
         match self.try_dup_map(|r, e| Ok::<_, core::convert::Infallible>(f(r, e))) {
             Ok(t) => t,
@@ -232,19 +257,18 @@ impl<E: Entry> MapleTree<E> {
     // The error hands the partial tree back by value (two cache lines, see `RawTree`): the
     // caller needs it to tear down what was copied, and the failure path is cold.
     #[allow(clippy::result_large_err)]
-    pub fn try_dup_map<E2: Entry, X, F>(
-        &self,
+    pub fn try_dup_map<'s, E2: Entry, X, F>(
+        &'s self,
         mut f: F,
     ) -> Result<MapleTree<E2>, DupMapError<E2, X>>
     where
-        F: FnMut(RangeInclusive<u64>, &E) -> Result<Option<E2>, X>,
+        F: FnMut(RangeInclusive<u64>, E::Ref<'s>) -> Result<Option<E2>, X>,
     {
         let mut error = None;
         let mut map = |s: u64, e: u64, w: Word| {
-            // SAFETY: `w` is a live entry of `self`. The copy is only lent to `f` and never
-            // dropped, so ownership stays with `self`.
-            let local = core::mem::ManuallyDrop::new(unsafe { crate::entry::from_word::<E>(w) });
-            match f(s..=e, &local) {
+            // SAFETY: `w` is a live entry of `self`, which `&'s self` keeps stored.
+            let entry = unsafe { view::<E>(w) };
+            match f(s..=e, entry) {
                 Ok(Some(n)) => Visit::Word(into_word(n)),
                 Ok(None) => Visit::Drop,
                 Err(x) => {
@@ -254,11 +278,9 @@ impl<E: Entry> MapleTree<E> {
             }
         };
         let (raw, dropped, failed) = self
-            .raw
+            .raw()
             .dup_pass(crate::entry::drop_word::<E2>, &mut map)
-            .unwrap_or_else(|_| {
-                alloc::alloc::handle_alloc_error(alloc::alloc::Layout::new::<[u8; 256]>())
-            });
+            .unwrap_or_else(|_| out_of_memory());
         raw.clear_zero_ranges(&dropped);
         if let Some((s, e)) = failed {
             if e < u64::MAX {
@@ -272,70 +294,121 @@ impl<E: Entry> MapleTree<E> {
         }
         Ok(MapleTree::from_raw(raw))
     }
+}
 
+impl<E: Entry> MapleTree<E> {
     /// Builds a tree of `kind` from sorted, disjoint ranges in O(n), packing leaves full from
     /// the left (the kernel's bulk mode). [`Error::Invalid`] for unsorted, overlapping or
-    /// backwards input (the entries are dropped).
-    pub fn bulk_build<I>(kind: TreeKind, items: I) -> Result<Self, Error>
+    /// empty ranges; [`Error::NoMemory`]. On error every entry given is dropped.
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, TreeKind, Value};
+    /// let tree = MapleTree::bulk_build(TreeKind::Alloc, (0..1000u64).map(|i| (i * 4..=i * 4 + 1, Value::new(i)))).unwrap();
+    /// assert_eq!(tree.len(), 1000);
+    /// tree.validate().unwrap();
+    /// ```
+    pub fn bulk_build<I, R>(kind: TreeKind, items: I) -> Result<Self, Error>
     where
-        I: IntoIterator<Item = (RangeInclusive<u64>, E)>,
+        I: IntoIterator<Item = (R, E)>,
+        R: RangeBounds<u64>,
     {
         let tree = MapleTree::with_kind(kind);
-        let mut pieces: Vec<Piece> = Vec::new();
-        let mut next_free: Option<u64> = Some(0);
-        let mut entries = 0usize;
+        let mut layout = Layout::new();
         let mut bad = false;
         for (r, e) in items {
-            let (s, l) = (*r.start(), *r.end());
-            if bad || s > l || next_free.is_none_or(|n| s < n) {
-                bad = true;
-                drop(e);
-                continue;
-            }
             let word = into_word(e);
-            if s > next_free.unwrap_or(0) {
-                pieces.push(Piece {
-                    last: s - 1,
-                    word: core::ptr::null_mut(),
-                    gap: 0,
-                });
+            match to_inclusive(&r) {
+                Some((s, l)) if !bad && layout.push(s, l, word) => {}
+                _ => {
+                    bad = true;
+                    // SAFETY: never stored; dropped once.
+                    unsafe { crate::entry::drop_word::<E>(word) };
+                }
             }
-            pieces.push(Piece {
-                last: l,
-                word,
+        }
+        let layout = layout.finish();
+        let result = if bad {
+            Err(Error::Invalid)
+        } else {
+            tree.raw().install(&layout)
+        };
+        match result {
+            Ok(()) => Ok(tree),
+            Err(e) => {
+                for w in layout.entry_words() {
+                    // SAFETY: owned by the builder, never stored in a surviving node.
+                    unsafe { crate::entry::drop_word::<E>(w) };
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Sorted, disjoint occupied ranges (entries and zero entries) laid out as leaf pieces, with
+/// the empty ranges between them: the input of a bulk build.
+pub(crate) struct Layout {
+    pieces: Vec<Piece>,
+    entries: usize,
+    /// The first index not yet covered (`None` once `u64::MAX` is).
+    next_free: Option<u64>,
+}
+
+impl Layout {
+    pub(crate) fn new() -> Layout {
+        Layout {
+            pieces: Vec::new(),
+            entries: 0,
+            next_free: Some(0),
+        }
+    }
+    /// Appends `[first, last]` holding `word`; false (and nothing appended) if it is backwards
+    /// or does not come after what is there.
+    pub(crate) fn push(&mut self, first: u64, last: u64, word: Word) -> bool {
+        let Some(next) = self.next_free.filter(|&n| first >= n && first <= last) else {
+            return false;
+        };
+        if first > next {
+            self.pieces.push(Piece {
+                last: first - 1,
+                word: core::ptr::null_mut(),
                 gap: 0,
             });
-            entries += 1;
-            next_free = l.checked_add(1);
         }
-        let drop_all = |pieces: &[Piece]| {
-            for p in pieces.iter().filter(|p| is_entry(p.word)) {
-                // SAFETY: owned by the builder, never stored.
-                unsafe { crate::entry::drop_word::<E>(p.word) };
-            }
-        };
-        if bad {
-            drop_all(&pieces);
-            return Err(Error::Invalid);
-        }
-        if next_free.is_some() {
-            pieces.push(Piece {
+        self.pieces.push(Piece { last, word, gap: 0 });
+        self.entries += usize::from(is_entry(word));
+        self.next_free = last.checked_add(1);
+        true
+    }
+    /// Closes the layout with the empty range up to `u64::MAX`.
+    pub(crate) fn finish(mut self) -> Self {
+        if self.next_free.take().is_some() {
+            self.pieces.push(Piece {
                 last: u64::MAX,
                 word: core::ptr::null_mut(),
                 gap: 0,
             });
         }
-        if entries == 0 {
-            return Ok(tree);
+        self
+    }
+    /// The entry words laid out.
+    pub(crate) fn entry_words(&self) -> impl Iterator<Item = Word> + '_ {
+        self.pieces.iter().map(|p| p.word).filter(|&w| is_entry(w))
+    }
+}
+
+impl RawTree {
+    /// Builds this (empty) tree's nodes from a finished `layout`. On failure nothing is built
+    /// and every word is still the caller's.
+    pub(crate) fn install(&self, layout: &Layout) -> Result<(), Error> {
+        debug_assert!(self.root().is_none());
+        if layout.pieces.iter().all(|p| p.word.is_null()) {
+            return Ok(());
         }
-        match build_levels(&tree.raw, pieces) {
-            Ok((root, height)) => {
-                tree.raw.set_root(Some(root), height);
-                tree.raw.set_len(entries);
-                Ok(tree)
-            }
-            Err(e) => Err(e),
-        }
+        let (root, height) = build_levels(self, &layout.pieces)?;
+        self.set_root(Some(root), height);
+        self.set_len(layout.entries);
+        Ok(())
     }
 }
 
@@ -393,10 +466,11 @@ fn pack_level(
     Ok(out)
 }
 
-/// Builds all levels over the leaf pieces; on failure frees what was built and drops entries.
-fn build_levels(raw: &RawTree, leaf_pieces: Vec<Piece>) -> Result<(Enode, usize), Error> {
+/// Builds all levels over the leaf pieces. On failure frees the nodes built; the words stay
+/// the caller's.
+fn build_levels(raw: &RawTree, leaf_pieces: &[Piece]) -> Result<(Enode, usize), Error> {
     let internal = raw.internal_shape();
-    let mut level = leaf_pieces;
+    let mut level = leaf_pieces.to_vec();
     let mut leaf = true;
     let mut height = 0;
     // Complete subtrees of the last finished level, for cleanup.
@@ -416,27 +490,16 @@ fn build_levels(raw: &RawTree, leaf_pieces: Vec<Piece>) -> Result<(Enode, usize)
                 leaf = false;
             }
             Err(e) => {
-                if leaf {
-                    // Leaves built so far own their entries; the rest are still in `level`.
-                    for &(en, max) in &built {
-                        destroy_subtree(en, max, internal, raw.drop_entry);
-                    }
-                    let done_upto = built.last().map(|b| b.1);
-                    for p in level
-                        .iter()
-                        .filter(|p| is_entry(p.word) && done_upto.is_none_or(|d| p.last > d))
-                    {
-                        // SAFETY: never stored in a node that survives; dropped once.
-                        unsafe { (raw.drop_entry)(p.word) };
-                    }
-                } else {
+                // Leaves built so far hold words the caller still owns: free nodes only.
+                let subtrees = if leaf { &built } else { &finished };
+                for &(en, max) in subtrees {
+                    destroy_subtree(en, max, internal, crate::raw::keep_word);
+                }
+                if !leaf {
                     for &(en, _) in &built {
-                        // SAFETY: unlinked internal node of the failed level; its children are
-                        // freed through `finished` below.
+                        // SAFETY: an unlinked internal node of the failed level; its children
+                        // were freed through `finished` above.
                         unsafe { en.node().free() };
-                    }
-                    for &(en, max) in &finished {
-                        destroy_subtree(en, max, internal, raw.drop_entry);
                     }
                 }
                 return Err(e);
@@ -445,7 +508,7 @@ fn build_levels(raw: &RawTree, leaf_pieces: Vec<Piece>) -> Result<(Enode, usize)
     }
 }
 
-impl<E: Entry + Clone> MapleTree<E> {
+impl<E: Entry + Clone> TreeView<E, Exclusive> {
     /// An exact structural copy (same nodes, shape, pivots and gaps), made in one depth-first
     /// pre-order pass; entries are cloned (for `Arc`, a reference count increment).
     ///
@@ -456,20 +519,51 @@ impl<E: Entry + Clone> MapleTree<E> {
     /// assert_eq!(copy.node_count(), tree.node_count());
     /// assert!(copy.iter().eq(tree.iter()));
     /// ```
-    pub fn dup(&self) -> Self {
-        self.try_dup().unwrap_or_else(|_| {
-            alloc::alloc::handle_alloc_error(alloc::alloc::Layout::new::<[u8; 256]>())
-        })
+    #[must_use]
+    pub fn dup(&self) -> MapleTree<E> {
+        self.try_dup().unwrap_or_else(|_| out_of_memory())
     }
 
     /// [`dup`](Self::dup) reporting allocation failure: [`Error::NoMemory`], with the partial
     /// copy freed (nothing leaks) and the source untouched.
-    pub fn try_dup(&self) -> Result<Self, Error> {
-        let clone = E::CLONE_OPS.clone.expect("clone ops");
-        // SAFETY: every word passed is a live entry of `self`.
-        let mut map = |_: u64, _: u64, w: Word| Visit::Word(unsafe { clone(w) });
-        let (raw, _, _) = self.raw.dup_pass(crate::entry::drop_word::<E>, &mut map)?;
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let tree: MapleTree<Value> = (0..10u64).map(|i| (i..=i, Value::new(i))).collect();
+    /// let copy = tree.try_dup().unwrap();
+    /// assert_eq!(copy, tree);
+    /// ```
+    pub fn try_dup(&self) -> Result<MapleTree<E>, Error> {
+        // SAFETY: every word passed is a live entry of `self`, cloned through a borrow.
+        let mut map =
+            |_: u64, _: u64, w: Word| Visit::Word(unsafe { crate::entry::clone_word::<E>(w) });
+        let (raw, _, _) = self
+            .raw()
+            .dup_pass(crate::entry::drop_word::<E>, &mut map)?;
         Ok(MapleTree::from_raw(raw))
+    }
+
+    /// Rebuilds a copy by iterating and storing every entry (the pre-6.8 fork path, kept for
+    /// comparison with [`dup`](Self::dup)).
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let tree: MapleTree<Value> = (0..100u64).map(|i| (i * 2..=i * 2, Value::new(i))).collect();
+    /// assert_eq!(tree.rebuild(), tree);
+    /// ```
+    #[must_use]
+    pub fn rebuild(&self) -> MapleTree<E> {
+        let mut copy = MapleTree::with_kind(self.kind());
+        for (s, e, w, _) in self.raw_entries() {
+            // SAFETY: a live entry of `self`, cloned through a borrow.
+            let word = unsafe { crate::entry::clone_word::<E>(w) };
+            // SAFETY: the clone is an owned `E`.
+            let entry = unsafe { crate::entry::from_word::<E>(word) };
+            if copy.store_range(s..=e, entry).is_err() {
+                out_of_memory();
+            }
+        }
+        copy
     }
 }
 

@@ -4,6 +4,7 @@ use core::fmt;
 
 /// Why a tree operation failed. A failed write leaves the tree unchanged and valid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Error {
     /// Bad arguments: `first > last`, a zero size, a window smaller than the size, a reserved
     /// entry where it is not allowed (`-EINVAL`).
@@ -41,12 +42,27 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
-/// A failed write that took ownership of an entry hands it back here.
+/// A failed write that took an entry hands it back here, with the reason.
 pub struct InsertError<E> {
     /// Why the write failed.
     pub error: Error,
     /// The entry that was not stored.
     pub entry: E,
+}
+
+impl<E: PartialEq> PartialEq for InsertError<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.error == other.error && self.entry == other.entry
+    }
+}
+impl<E: Eq> Eq for InsertError<E> {}
+impl<E: Clone> Clone for InsertError<E> {
+    fn clone(&self) -> Self {
+        InsertError {
+            error: self.error,
+            entry: self.entry.clone(),
+        }
+    }
 }
 
 impl<E> fmt::Debug for InsertError<E> {

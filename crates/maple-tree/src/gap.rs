@@ -73,29 +73,19 @@ pub(crate) fn update_upwards(path: &Path, depth: usize) {
 }
 
 impl RawTree {
-    /// [`RawTree::empty_area`] over a `RangeInclusive` window, as the public APIs take it.
-    pub(crate) fn find_hole(
-        &self,
-        window: &core::ops::RangeInclusive<u64>,
-        size: u64,
-        rev: bool,
-    ) -> Result<core::ops::RangeInclusive<u64>, Error> {
-        let (min, max) = crate::tree::bounds(window)?;
-        self.empty_area(min, max, size, rev).map(|(s, e)| s..=e)
-    }
-
     /// Where an allocation of `size` would go: [`Error::Invalid`] on a plain tree, as in the
     /// kernel (`mtree_alloc_range` needs `MT_FLAGS_ALLOC_RANGE`).
     pub(crate) fn alloc_hole(
         &self,
-        window: &core::ops::RangeInclusive<u64>,
+        lo: u64,
+        hi: u64,
         size: u64,
         rev: bool,
-    ) -> Result<core::ops::RangeInclusive<u64>, Error> {
+    ) -> Result<(u64, u64), Error> {
         if self.kind != crate::TreeKind::Alloc {
             return Err(Error::Invalid);
         }
-        self.find_hole(window, size, rev)
+        self.empty_area(lo, hi, size, rev, false)
     }
 
     /// Whether every index of `[first, last]` is empty (no entry, no zero entry).
@@ -106,62 +96,102 @@ impl RawTree {
 
     /// The lowest (`rev == false`) or highest empty range of `size` indices inside
     /// `[min, max]`, as `(first, last)` of the placed range.
+    ///
+    /// With `lockless`, a search that read a replaced node starts again from the root.
     pub(crate) fn empty_area(
         &self,
         min: u64,
         max: u64,
         size: u64,
         rev: bool,
+        lockless: bool,
     ) -> Result<(u64, u64), Error> {
         if min > max || size == 0 || max - min < size - 1 {
             return Err(Error::Invalid);
         }
-        let Some(root) = self.root() else {
-            return Ok(if rev {
-                (max - (size - 1), max)
-            } else {
-                (min, min + (size - 1))
-            });
-        };
-        let internal = self.internal_shape();
-        let frame = Frame::new(root, internal, 0, u64::MAX);
-        search(&frame, internal, min, max, size, rev).ok_or(Error::Busy)
+        loop {
+            let Some(root) = self.root() else {
+                return Ok(if rev {
+                    (max - (size - 1), max)
+                } else {
+                    (min, min + (size - 1))
+                });
+            };
+            let internal = self.internal_shape();
+            let frame = Frame::new(root, internal, 0, u64::MAX);
+            let search = Search {
+                internal,
+                min,
+                max,
+                size,
+                rev,
+                lockless,
+            };
+            match search.run(&frame) {
+                Ok(found) => return found.ok_or(Error::Busy),
+                Err(Replaced) => crate::sync::restarted(),
+            }
+        }
     }
 }
 
-fn search(
-    f: &Frame,
+/// A lock-free search read a node that a writer had replaced.
+struct Replaced;
+
+/// One free-range search.
+struct Search {
     internal: Shape,
     min: u64,
     max: u64,
     size: u64,
     rev: bool,
-) -> Option<(u64, u64)> {
-    let visit = |i: usize| -> Option<(u64, u64)> {
-        let (s, e) = (f.slot_min(i), f.slot_max(i));
-        if e < min || s > max {
-            return None;
-        }
-        let (lo, hi) = (s.max(min), e.min(max));
-        if f.leaf {
-            if !f.word(i).is_null() || span_len(lo, hi) < size {
-                return None;
+    lockless: bool,
+}
+
+impl Search {
+    fn run(&self, f: &Frame) -> Result<Option<(u64, u64)>, Replaced> {
+        let visit = |i: usize| -> Result<Option<(u64, u64)>, Replaced> {
+            let (s, e) = (f.slot_min(i), f.slot_max(i));
+            if e < self.min || s > self.max {
+                return Ok(None);
             }
-            return Some(if rev {
-                (hi - (size - 1), hi)
-            } else {
-                (lo, lo + (size - 1))
-            });
+            let (lo, hi) = (s.max(self.min), e.min(self.max));
+            if f.leaf {
+                let empty = f.word(i).is_null();
+                if self.lockless && f.node.is_dead() {
+                    return Err(Replaced);
+                }
+                if !empty || span_len(lo, hi) < self.size {
+                    return Ok(None);
+                }
+                return Ok(Some(if self.rev {
+                    (hi - (self.size - 1), hi)
+                } else {
+                    (lo, lo + (self.size - 1))
+                }));
+            }
+            if f.shape == Shape::Arange && f.node.gap(i) < self.size {
+                return Ok(None);
+            }
+            let child = f.child(i, self.internal);
+            if self.lockless && f.node.is_dead() {
+                return Err(Replaced);
+            }
+            self.run(&child)
+        };
+        if self.rev {
+            for i in (0..=f.end).rev() {
+                if let Some(found) = visit(i)? {
+                    return Ok(Some(found));
+                }
+            }
+        } else {
+            for i in 0..=f.end {
+                if let Some(found) = visit(i)? {
+                    return Ok(Some(found));
+                }
+            }
         }
-        if f.shape == Shape::Arange && f.node.gap(i) < size {
-            return None;
-        }
-        let child = f.child(i, internal);
-        search(&child, internal, min, max, size, rev)
-    };
-    if rev {
-        (0..=f.end).rev().find_map(visit)
-    } else {
-        (0..=f.end).find_map(visit)
+        Ok(None)
     }
 }

@@ -12,7 +12,7 @@
 //! // Highest free hole of 0x1000 indices below 0x10000, as mmap would place it.
 //! assert_eq!(vmas.empty_area_rev(0..=0xffff, 0x1000), Ok(0xf000..=0xffff));
 //! let copy = vmas.dup();
-//! assert_eq!(copy.load(0x4abc), Some(&Value::new(2)));
+//! assert_eq!(copy.load(0x4abc), Some(Value::new(2)));
 //! ```
 //!
 //! Where things are:
@@ -23,12 +23,17 @@
 //! | `entry` | what can be stored ([`Entry`], [`Value`]) and the reserved zero entry |
 //! | `path` | walking: the root-to-leaf frame stack readers, cursors and writers share |
 //! | `raw` | the type-erased tree: root, height, count, destruction, reclamation modes |
-//! | `write` | every store, insert and erase: one span-rebuilding routine plus fast paths |
+//! | `write` | the engine of every store, insert and erase: one span-rebuilding routine plus fast paths |
 //! | `gap` | gap tracking and the free-range search |
-//! | `cursor` | [`Cursor`], [`CursorMut`] and the iterators |
-//! | `tree` | [`MapleTree`], the owned tree and its API |
+//! | `mode` | [`Owned`] and [`Shared`]: how a write reaches the tree, chosen by type |
+//! | `tree` | [`MapleTree`] and its write API, written once for both modes |
+//! | `view` | [`TreeView`]: every read, written once for owners, writers and lock-free readers |
+//! | `cursor` | [`Cursor`] and [`CursorMut`] |
+//! | `iter` | the iterators |
+//! | `collection` | the owned tree's `BTreeMap`-style API and standard traits |
+//! | `prealloc` | [`Prealloc`]: stores that cannot fail |
 //! | `dup` | whole-tree duplication and bulk building |
-//! | `rcu` | `RcuMapleTree`: lock-free readers, the writer lock, preallocated stores |
+//! | `rcu` | `RcuMapleTree`: lock-free readers and the writer lock |
 //! | `reclaim` | the shared tree's retired nodes and entries: grace periods, node reuse |
 //! | `sync` | atomics and locks (loom's under `cfg(loom)`), loom's stand-in for epoch reclamation |
 //! | `validate` | the structural invariant check and `dump` |
@@ -43,14 +48,18 @@ extern crate alloc;
 #[cfg(any(feature = "std", loom))]
 extern crate std;
 
+mod collection;
 mod cursor;
 mod dup;
 mod entry;
 mod error;
 mod gap;
 mod info;
+mod iter;
+mod mode;
 mod node;
 mod path;
+mod prealloc;
 mod raw;
 #[cfg(feature = "std")]
 mod rcu;
@@ -58,25 +67,33 @@ mod reclaim;
 mod sync;
 mod tree;
 mod validate;
+mod view;
 mod write;
 
-pub use cursor::{Cursor, CursorMut, Iter, Range};
+pub use cursor::{Cursor, CursorMut};
 pub use dup::DupMapError;
-pub use entry::{Entry, Value};
+pub use entry::{ArcBorrow, Entry, Value};
 pub use error::{Error, InsertError};
 pub use info::{NodeInfo, SlotKind};
+pub use iter::{Gaps, IntoIter, Iter, IterMut, Keys, Range, RangeMut, Values};
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub use mode::Shared;
+pub use mode::{Mode, Owned, TakeOld};
 #[cfg(feature = "fault-injection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fault-injection")))]
 pub use node::fault;
 pub use node::NODE_SIZE;
+pub use prealloc::Prealloc;
 #[cfg(all(feature = "std", loom))]
 #[doc(hidden)]
 pub use rcu::loom_stats;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
-pub use rcu::{EntryRef, Prealloc, RcuMapleTree, ReadGuard, SharedIter, WriteGuard};
-pub use tree::{IntoIter, MapleTree, TreeKind};
+pub use rcu::{RcuMapleTree, ReadGuard, WriteGuard};
+pub use tree::{MapleTree, TreeKind};
 pub use validate::ValidateError;
+pub use view::{Access, Exclusive, Lockless, TreeView};
 
 #[cfg(all(test, not(loom)))]
 mod tests;

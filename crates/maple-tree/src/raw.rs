@@ -39,6 +39,8 @@ impl Drop for RawTree {
 /// What only the owner or the one writer reads and writes.
 struct OwnerOnly {
     len: AtomicUsize,
+    /// The cyclic allocator passed the top of the key space (`MT_FLAGS_ALLOC_WRAPPED`).
+    cyclic_wrapped: core::sync::atomic::AtomicBool,
     /// Frames for the next writes of an owned tree (a shared tree's writer reuses frames
     /// through its reclaimer instead, after their grace period).
     spares: SpareNodes,
@@ -54,6 +56,7 @@ impl RawTree {
                 drop_entry,
                 owner: CachePadded::new(OwnerOnly {
                     len: AtomicUsize::new(0),
+                    cyclic_wrapped: core::sync::atomic::AtomicBool::new(false),
                     spares: SpareNodes::new(),
                 }),
             }
@@ -96,6 +99,42 @@ impl RawTree {
     pub(crate) fn set_len(&self, v: usize) {
         self.owner.len.store(v, Ordering::Relaxed);
     }
+    /// Whether the cyclic allocator wrapped since its last successful pass.
+    pub(crate) fn cyclic_wrapped(&self) -> bool {
+        self.owner
+            .cyclic_wrapped
+            .load(core::sync::atomic::Ordering::Relaxed)
+    }
+    pub(crate) fn set_cyclic_wrapped(&self, wrapped: bool) {
+        self.owner
+            .cyclic_wrapped
+            .store(wrapped, core::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Where `alloc_cyclic` puts its next index: the lowest empty index in `[max(next, lo),
+    /// hi]`, else the lowest in `[lo, hi]` (a wrap). Returns the index and whether this is a
+    /// wrap, including one the previous allocation made by passing the top of the key space
+    /// (which this clears, as the kernel's `mas_alloc_cyclic` does).
+    pub(crate) fn cyclic_slot(&self, lo: u64, hi: u64, next: u64) -> Result<(u64, bool), Error> {
+        let start = next.max(lo);
+        let first = if start <= hi {
+            self.empty_area(start, hi, 1, false, false)
+        } else {
+            Err(Error::Busy)
+        };
+        match first {
+            Ok((index, _)) => {
+                let wrapped = self.cyclic_wrapped();
+                self.set_cyclic_wrapped(false);
+                Ok((index, wrapped))
+            }
+            Err(Error::Busy) if start > lo => {
+                let (index, _) = self.empty_area(lo, hi, 1, false, false)?;
+                Ok((index, true))
+            }
+            Err(e) => Err(e),
+        }
+    }
 
     /// Fast lookup of the leaf slot holding `index`, no path kept: `Some(None)` for an empty
     /// tree, `Some(Some((leaf, offset, word)))` otherwise. With `check_dead` (shared trees),
@@ -133,11 +172,14 @@ impl RawTree {
     /// error the word was not stored.
     pub(crate) fn insert(
         &self,
-        range: &core::ops::RangeInclusive<u64>,
+        s: u64,
+        e: u64,
         word: Word,
         ctx: &WriteCtx<'_, '_>,
     ) -> Result<(), Error> {
-        let (s, e) = crate::tree::bounds(range)?;
+        if s > e {
+            return Err(Error::Invalid);
+        }
         if !self.is_vacant(s, e) {
             return Err(Error::Exists);
         }
@@ -149,6 +191,30 @@ impl RawTree {
         let mut p = Path::empty();
         p.descend(self.root(), self.internal_shape(), index, usize::MAX);
         p
+    }
+
+    /// The range and word holding `index`; with `lockless`, read from live nodes only.
+    pub(crate) fn range_at_checked(&self, index: u64, lockless: bool) -> (u64, u64, Word) {
+        if !lockless {
+            return self.range_at(index);
+        }
+        let p = self.live_path_to(index);
+        if p.is_empty() {
+            return (0, u64::MAX, ptr::null_mut());
+        }
+        p.current()
+    }
+
+    /// A path to `index` read entirely from nodes that were live when read: a lock-free
+    /// reader's walk, repeated while it meets replaced nodes.
+    pub(crate) fn live_path_to(&self, index: u64) -> Path {
+        loop {
+            let p = self.path_to(index);
+            if !p.any_dead() {
+                return p;
+            }
+            crate::sync::restarted();
+        }
     }
 
     /// The range and word holding `index` (owner or writer only: no dead-node checks). Like
@@ -231,6 +297,7 @@ impl RawTree {
     /// Frees every node and drops every entry now (the tree must not be shared any more).
     pub(crate) fn destroy_now(&self) {
         self.owner.spares.free_all();
+        self.set_cyclic_wrapped(false);
         if let Some(root) = self.root() {
             destroy_subtree(root, u64::MAX, self.internal_shape(), self.drop_entry);
         }
@@ -238,6 +305,13 @@ impl RawTree {
         self.set_len(0);
     }
 }
+
+/// A drop function that leaves the entry alone: for freeing nodes whose entries are owned
+/// elsewhere.
+///
+/// # Safety
+/// Always safe; `unsafe` only to match the drop functions it stands in for.
+pub(crate) unsafe fn keep_word(_: Word) {}
 
 /// Frees a detached subtree and drops its entries; returns how many entries it held.
 pub(crate) fn destroy_subtree(

@@ -114,3 +114,11 @@ pub(crate) mod loom_reclaim {
         }
     }
 }
+
+/// A lock-free reader met a node the writer had replaced and walks again. Loom models count
+/// these, to show that the restart paths ran.
+#[inline]
+pub(crate) fn restarted() {
+    #[cfg(all(loom, feature = "std"))]
+    crate::rcu::loom_stats::restarted();
+}

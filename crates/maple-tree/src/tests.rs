@@ -95,7 +95,10 @@ fn run(kind: TreeKind, seed: u64, space: u64, steps: usize) {
                 }
             }
             _ => {
-                let got = tree.erase(a).map(|(r, v)| (*r.start(), *r.end(), v.get()));
+                let got = tree
+                    .erase(a)
+                    .unwrap()
+                    .map(|(r, v)| (*r.start(), *r.end(), v.get()));
                 let want = model
                     .ranges()
                     .into_iter()
@@ -210,10 +213,10 @@ fn shared_writer_reuses_reclaimed_nodes() {
     let w = tree.write();
     w.validate().unwrap();
     for (&f, &v) in &model {
-        assert_eq!(w.load(f + 2), Some(&Value::new(v)));
+        assert_eq!(w.load(f + 2), Some(Value::new(v)));
     }
     assert_eq!(w.len(), model.len());
-    let reused = w.reclaimer.borrow().reused;
+    let reused = w.mode.writer.borrow().reused;
     assert!(reused > 1_000, "only {reused} nodes reused");
 }
 
@@ -247,11 +250,11 @@ fn readers_never_see_reused_frames() {
                 while !stop.load(Ordering::Relaxed) {
                     let g = tree.read();
                     let i = rng.u64(..STABLE);
-                    assert_eq!(g.load(i * 10 + rng.u64(..5)).map(|v| **v), Some(i));
+                    assert_eq!(g.load(i * 10 + rng.u64(..5)).map(|v| *v), Some(i));
                     // A hot range [f, f + 2] always holds f.
                     let x = HOT + rng.u64(..HOT_KEYS * 4);
                     if let Some(v) = g.load(x) {
-                        assert!(**v <= x && x <= **v + 2, "{x} read as {}", **v);
+                        assert!(*v <= x && x <= *v + 2, "{x} read as {}", *v);
                         hot_hits.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -263,7 +266,8 @@ fn readers_never_see_reused_frames() {
     // Until frames have been reused many times while the readers ran. A reader preempted while
     // pinned holds every grace period up, and the writer keeps at most 64 frames per period,
     // so on a busy machine this takes more writes (bounded: the assertion below then fails).
-    while writes < 1_000_000 && (writes < 40_000 || tree.write().reclaimer.borrow().reused < 2_000)
+    while writes < 1_000_000
+        && (writes < 40_000 || tree.write().mode.writer.borrow().reused < 2_000)
     {
         let f = HOT + rng.u64(..HOT_KEYS) * 4;
         let mut w = tree.write();
@@ -280,7 +284,7 @@ fn readers_never_see_reused_frames() {
     }
     let w = tree.write();
     w.validate().unwrap();
-    let reused = w.reclaimer.borrow().reused;
+    let reused = w.mode.writer.borrow().reused;
     assert!(
         reused >= 2_000,
         "only {reused} frames reused in {writes} writes"
@@ -301,23 +305,23 @@ fn owned_writes_reuse_unlinked_nodes() {
     }
     // Erasing two of every three entries thins the leaves: rebalances free and allocate.
     for i in (0..2_000u64).filter(|i| i % 3 != 0) {
-        t.erase(i * 10 + 1);
+        t.erase(i * 10 + 1).unwrap();
         model.remove(&(i * 10));
-        assert!(t.raw.spares() <= crate::node::SPARE_NODES);
+        assert!(t.raw().spares() <= crate::node::SPARE_NODES);
     }
-    let kept = t.raw.spares();
+    let kept = t.raw().spares();
     assert!(kept > 0, "no unlinked node was kept");
     // Storing them again splits leaves, which take kept frames before the allocator's.
     let mut fewest = kept;
     for i in (0..2_000u64).filter(|i| i % 3 != 0) {
         t.store_range(i * 10..=i * 10 + 5, Value::new(i)).unwrap();
         model.insert(i * 10, i);
-        fewest = fewest.min(t.raw.spares());
+        fewest = fewest.min(t.raw().spares());
     }
     assert!(fewest < kept, "no split took a kept frame");
     t.validate().unwrap();
     for (&f, &v) in &model {
-        assert_eq!(t.load(f + 5), Some(&Value::new(v)));
+        assert_eq!(t.load(f + 5), Some(Value::new(v)));
     }
     assert_eq!(t.len(), model.len());
 }
@@ -334,17 +338,19 @@ fn miri_write_paths_and_dup() {
         t.store_range(95..=305, Box::new(1000)).unwrap(); // spanning store
         t.store_range(402..=403, Box::new(1001)).unwrap(); // split inside a range
         t.erase_range(0..=250).unwrap(); // rebalance
-        assert_eq!(t.erase(402).map(|(r, v)| (r, *v)), Some((402..=403, 1001)));
+        assert_eq!(
+            t.erase(402).unwrap().map(|(r, v)| (r, *v)),
+            Some((402..=403, 1001))
+        );
         t.reserve_range(700..=710).unwrap();
         t.validate().unwrap();
         let copy = t.dup();
         copy.validate().unwrap();
         assert!(copy
             .iter()
-            .map(|(r, v)| (r, **v))
-            .eq(t.iter().map(|(r, v)| (r, **v))));
-        let mapped: MapleTree<Box<u64>> =
-            t.dup_map(|_, v| (**v % 2 == 0).then(|| Box::new(**v * 2)));
+            .map(|(r, v)| (r, *v))
+            .eq(t.iter().map(|(r, v)| (r, *v))));
+        let mapped: MapleTree<Box<u64>> = t.dup_map(|_, v| (*v % 2 == 0).then(|| Box::new(*v * 2)));
         mapped.validate().unwrap();
         let owned: Vec<u64> = t.into_iter().map(|(_, v)| *v).collect();
         assert!(!owned.is_empty());
@@ -369,7 +375,7 @@ fn miri_shared_reader_and_writer() {
             for _ in 0..20 {
                 let g = tree.read();
                 for i in 0..20u64 {
-                    assert_eq!(g.load(1000 + i * 4).map(|v| **v), Some(i));
+                    assert_eq!(g.load(1000 + i * 4).map(|v| *v), Some(i));
                 }
             }
         })
@@ -386,17 +392,17 @@ fn miri_shared_reader_and_writer() {
     // path under Miri too.
     let mut w = tree.write();
     let mut writes = 0u64;
-    while w.reclaimer.borrow().reused == 0 && writes < 5_000 {
+    while w.mode.writer.borrow().reused == 0 && writes < 5_000 {
         w.store_range(500..=501, Arc::new(writes)).unwrap();
         w.erase_range(500..=501).unwrap();
         writes += 1;
     }
     assert!(
-        w.reclaimer.borrow().reused > 0,
+        w.mode.writer.borrow().reused > 0,
         "no reuse after {writes} writes"
     );
     w.validate().unwrap();
-    assert_eq!(w.load(1000 + 19 * 4).map(|v| **v), Some(19));
+    assert_eq!(w.load(1000 + 19 * 4).map(|v| *v), Some(19));
 }
 
 #[test]
@@ -409,7 +415,7 @@ fn cursor_stores_into_the_hole_it_found() {
     assert_eq!(c.empty_area(0..=1000, 50), Ok(100..=149));
     assert_eq!(c.store(Value::new(7)), Ok(None));
     assert_eq!(c.range(), 100..=149);
-    assert_eq!(t.load(120), Some(&Value::new(7)));
+    assert_eq!(t.load(120), Some(Value::new(7)));
     assert_eq!(t.load(150), None);
     t.validate().unwrap();
 }

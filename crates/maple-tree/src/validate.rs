@@ -12,6 +12,7 @@ use crate::raw::RawTree;
 
 /// A broken invariant: which node, and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ValidateError {
     /// Depth of the node (0 = root).
     pub depth: usize,

@@ -63,7 +63,7 @@ fn value_roundtrip() {
     assert!(Value::new(1) < Value::new(2));
     let mut t = MapleTree::new();
     t.store_range(0..=MAX, Value::new(Value::MAX)).unwrap();
-    assert_eq!(t.load(77), Some(&Value::new(Value::MAX)));
+    assert_eq!(t.load(77), Some(Value::new(Value::MAX)));
 }
 
 #[test]
@@ -160,8 +160,14 @@ fn backwards_ranges_are_invalid_and_change_nothing() {
         t.store_range(0..=9, v(1)).unwrap();
         t.store_range(20..=29, v(2)).unwrap();
         let before = ranges(&t);
-        assert_eq!(t.store_range(5..=4, v(3)), Err(Error::Invalid));
-        assert_eq!(t.store_range(MAX..=0, v(3)), Err(Error::Invalid));
+        assert_eq!(
+            t.store_range(5..=4, v(3)).unwrap_err().error,
+            Error::Invalid
+        );
+        assert_eq!(
+            t.store_range(MAX..=0, v(3)).unwrap_err().error,
+            Error::Invalid
+        );
         assert_eq!(t.erase_range(25..=21), Err(Error::Invalid));
         assert_eq!(t.reserve_range(25..=21), Err(Error::Invalid));
         assert_eq!(
@@ -173,6 +179,12 @@ fn backwards_ranges_are_invalid_and_change_nothing() {
         assert_eq!(ranges(&t), before);
         t.validate().unwrap();
     }
+}
+
+/// The range holding `i` and its entry's value.
+fn arc_range(t: &MapleTree<Arc<u64>>, i: u64) -> (std::ops::RangeInclusive<u64>, Option<u64>) {
+    let (r, e) = t.load_range(i);
+    (r, e.map(|a| *a))
 }
 
 #[test]
@@ -195,27 +207,27 @@ fn store_range_returns_entry_at_first() {
         assert_eq!(*old, 1);
         drop(old);
         assert_eq!(count(1), 2, "[10,11] and [16,19] each hold pool[1]");
-        assert_eq!(t.load_range(11), (10..=11, Some(&pool[1])));
-        assert_eq!(t.load_range(16), (16..=19, Some(&pool[1])));
+        assert_eq!(arc_range(&t, 11), (10..=11, Some(1)));
+        assert_eq!(arc_range(&t, 16), (16..=19, Some(1)));
         // Spanning store starting in empty space: returns None, drops what it covers fully.
         let old = t.store_range(5..=33, pool[6].clone()).unwrap();
         assert!(old.is_none());
         assert_eq!((count(1), count(4), count(5), count(3)), (0, 0, 0, 1));
-        assert_eq!(t.load_range(34), (34..=39, Some(&pool[3])));
+        assert_eq!(arc_range(&t, 34), (34..=39, Some(3)));
         // Start inside a reserved range: None.
         t.reserve_range(40..=49).unwrap();
         assert_eq!(t.store_range(45..=50, pool[7].clone()), Ok(None));
         assert!(t.is_reserved(44) && !t.is_reserved(45));
         // store() of one index.
         assert_eq!(t.store(45, pool[8].clone()).unwrap().map(|a| *a), Some(7));
-        assert_eq!(t.load(45).map(|a| **a), Some(8));
-        assert_eq!(t.load(46).map(|a| **a), Some(7));
+        assert_eq!(t.load(45).map(|a| *a), Some(8));
+        assert_eq!(t.load(46).map(|a| *a), Some(7));
         t.validate().unwrap();
         // erase_range: NULL store that cuts entries back.
         t.erase_range(30..=46).unwrap();
         assert_eq!(t.load_range(30), (30..=46, None));
-        assert_eq!(t.load_range(29).1.map(|a| **a), Some(6));
-        assert_eq!(t.load_range(47), (47..=50, Some(&pool[7])));
+        assert_eq!(t.load_range(29).1.map(|a| *a), Some(6));
+        assert_eq!(arc_range(&t, 47), (47..=50, Some(7)));
         t.validate().unwrap();
         drop(t);
         for (i, a) in pool.iter().enumerate() {
@@ -231,12 +243,12 @@ fn erase_returns_range_and_entry() {
         for i in 0..100u64 {
             t.insert_range(i * 10..=i * 10 + 4, v(i)).unwrap();
         }
-        assert_eq!(t.erase(7), None, "empty index");
-        let (r, e) = t.erase(42).unwrap();
+        assert_eq!(t.erase(7), Ok(None), "empty index");
+        let (r, e) = t.erase(42).unwrap().unwrap();
         assert_eq!((r, e), (40..=44, v(4)));
         assert_eq!(t.load_range(42), (35..=49, None), "NULLs merged");
         assert_eq!(
-            t.erase(990).map(|(r, e)| (r, e.get())),
+            t.erase(990).unwrap().map(|(r, e)| (r, e.get())),
             Some((990..=994, 99))
         );
         assert_eq!(t.load_range(990), (985..=MAX, None));
@@ -244,7 +256,7 @@ fn erase_returns_range_and_entry() {
         // A reserved range is erased too but gives no entry (kernel mtree_erase returns the
         // zero entry, which reads as NULL).
         t.reserve_range(500..=509).unwrap();
-        assert_eq!(t.erase(505), None);
+        assert_eq!(t.erase(505), Ok(None));
         assert!(!t.is_reserved(505));
         // [500,509] had swallowed entry 50 ([500,504]); now it merges with the NULLs around.
         assert_eq!(t.load_range(505), (495..=509, None));
@@ -252,7 +264,7 @@ fn erase_returns_range_and_entry() {
         // Erasing everything leaves an empty tree.
         let starts: Vec<u64> = t.iter().map(|(r, _)| *r.start()).collect();
         for s in starts {
-            assert!(t.erase(s).is_some());
+            assert!(t.erase(s).unwrap().is_some());
         }
         assert!(t.is_empty());
         assert_eq!(t.load_range(0), (0..=MAX, None));
@@ -501,14 +513,14 @@ fn cursor_mut_modify_while_iterating() {
                 let (s, l, x) = (*r.start(), *r.end(), e.get());
                 visited.push((s, l, x));
                 if x % 2 == 0 {
-                    assert_eq!(c.erase(), Some(v(x)));
+                    assert_eq!(c.erase(), Ok(Some(v(x))));
                     let here = c.range();
                     assert!(
                         here.contains(&s) && here.contains(&l),
                         "cursor stands on the emptied range"
                     );
                 } else if x % 3 == 0 {
-                    assert_eq!(c.replace(v(x + 1000)), Some(v(x)));
+                    assert_eq!(c.replace(v(x + 1000)), Ok(v(x)));
                 } else {
                     assert_eq!(c.store(v(x + 2000)).unwrap(), Some(v(x)));
                 }
@@ -536,7 +548,7 @@ fn cursor_mut_writes() {
         t.store_range(30..=39, pool[1].clone()).unwrap();
         {
             let mut c = t.cursor_mut(15);
-            assert_eq!(c.walk(15).map(|a| **a), Some(0));
+            assert_eq!(c.walk(15).map(|a| *a), Some(0));
             assert_eq!(c.range(), 10..=19);
             assert_eq!(c.index(), 10);
             // replace: exact fit, old entry back, range unchanged.
@@ -556,14 +568,15 @@ fn cursor_mut_writes() {
             // store_range
             assert_eq!(c.store_range(0..=4, pool[5].clone()).unwrap(), None);
             // erase the range the cursor is on
-            assert_eq!(c.walk(20).map(|a| **a), Some(4));
-            assert_eq!(c.erase().map(|a| *a), Some(4));
+            assert_eq!(c.walk(20).map(|a| *a), Some(4));
+            assert_eq!(c.erase().unwrap().map(|a| *a), Some(4));
             assert_eq!(c.walk(20), None);
-            // replace on an empty range does nothing.
-            assert!(c.replace(pool[0].clone()).is_none());
+            // replace on an empty range changes nothing and gives the entry back.
+            let back = c.replace(pool[0].clone()).unwrap_err();
+            assert!(Arc::ptr_eq(&back, &pool[0]));
         }
         t.validate().unwrap();
-        let got: Vec<_> = t.iter().map(|(r, e)| (r, **e)).collect();
+        let got: Vec<_> = t.iter().map(|(r, e)| (r, *e)).collect();
         assert_eq!(
             got,
             vec![(0..=4, 5), (10..=19, 3), (30..=34, 1), (35..=45, 5)]
@@ -592,11 +605,11 @@ fn fresh_cursor_next_range_steps_past_the_start() {
     let mut c = t.cursor(15);
     assert_eq!(c.prev_range(), Some((0..=9, None)));
     let mut c = t.cursor(5);
-    assert_eq!(c.next_range(), Some((10..=19, Some(&v(1)))));
+    assert_eq!(c.next_range(), Some((10..=19, Some(v(1)))));
     // Stepping through every range with next_range from a walked cursor.
     let mut c = t.cursor(0);
     c.walk(0);
-    assert_eq!(c.next_range(), Some((10..=19, Some(&v(1)))));
+    assert_eq!(c.next_range(), Some((10..=19, Some(v(1)))));
     assert_eq!(c.next_range(), Some((20..=MAX, None)));
     assert_eq!(c.next_range(), None);
 }

@@ -105,9 +105,9 @@ fn entries_v(t: &MapleTree<Value>) -> Vec<(u64, u64, u64)> {
 }
 
 /// Every range of the tree (empty and reserved ones included) via `load_range`.
-fn all_ranges<E: maple_tree::Entry>(
-    t: &MapleTree<E>,
-    mut f: impl FnMut(&E) -> u64,
+fn all_ranges<'t, E: maple_tree::Entry>(
+    t: &'t MapleTree<E>,
+    mut f: impl FnMut(E::Ref<'t>) -> u64,
 ) -> Vec<(u64, u64, Option<u64>, bool)> {
     let mut out = Vec::new();
     let mut i = 0u64;
@@ -156,10 +156,10 @@ fn build_value(kind: TreeKind, n: usize, which: u32) -> MapleTree<Value> {
     t
 }
 
-fn assert_same_tree<E: maple_tree::Entry>(
-    a: &MapleTree<E>,
-    b: &MapleTree<E>,
-    id: impl Fn(&E) -> u64,
+fn assert_same_tree<'t, E: maple_tree::Entry>(
+    a: &'t MapleTree<E>,
+    b: &'t MapleTree<E>,
+    id: impl Fn(E::Ref<'t>) -> u64,
     what: &str,
 ) {
     b.validate()
@@ -216,7 +216,7 @@ fn check_dup_at(kind: TreeKind, n: usize, which: u32) {
     d.erase_range(MAX - 100..=MAX).unwrap();
     let victim = d.iter().nth(n / 3).map(|(r, _)| *r.start());
     if let Some(at) = victim {
-        assert!(d.erase(at).is_some());
+        assert!(d.erase(at).unwrap().is_some());
     }
     d.validate().unwrap();
     assert_eq!(
@@ -413,12 +413,12 @@ proptest! {
     fn dup_map_drops_some((kind, ranges) in src_ranges(), drop_mod in 2u64..5) {
         let pool: Vec<Arc<u64>> = (0..7).map(Arc::new).collect();
         let src = build_src(kind, &ranges, &pool);
-        let src_entries: Vec<(u64, u64, u64)> = src.iter().map(|(r, e)| (*r.start(), *r.end(), **e)).collect();
+        let src_entries: Vec<(u64, u64, u64)> = src.iter().map(|(r, e)| (*r.start(), *r.end(), *e)).collect();
         let counter = Arc::new(AtomicIsize::new(0));
         let mut calls = Vec::new();
         let out: MapleTree<Box<Tracked>> = src.dup_map(|r, e| {
-            calls.push((*r.start(), *r.end(), **e));
-            (**e % drop_mod != 0).then(|| Tracked::boxed(**e * 10, &counter))
+            calls.push((*r.start(), *r.end(), *e));
+            (*e % drop_mod != 0).then(|| Tracked::boxed(*e * 10, &counter))
         });
         prop_assert_eq!(&calls, &src_entries, "f must be called once per entry, in order");
         prop_assert!(out.validate().is_ok(), "dup_map result invalid: {}", out.validate().unwrap_err());
@@ -434,7 +434,7 @@ proptest! {
         prop_assert_eq!(live(&counter), out.len() as isize);
         // The source is untouched.
         prop_assert!(src.validate().is_ok());
-        let again: Vec<(u64, u64, u64)> = src.iter().map(|(r, e)| (*r.start(), *r.end(), **e)).collect();
+        let again: Vec<(u64, u64, u64)> = src.iter().map(|(r, e)| (*r.start(), *r.end(), *e)).collect();
         prop_assert_eq!(&again, &src_entries);
         drop(out);
         prop_assert_eq!(live(&counter), 0, "dup_map result leaked or double-dropped");
@@ -568,7 +568,7 @@ fn dup_map_keeps_reserved_ranges() {
     d.validate().unwrap();
     assert!(d.is_reserved(7) && d.is_reserved(502));
     assert_eq!(d.load(502), None);
-    assert_eq!(d.load(10), Some(&Value::new(2)));
+    assert_eq!(d.load(10), Some(Value::new(2)));
     assert_eq!(d.len(), 99);
 }
 
@@ -588,10 +588,7 @@ fn check_bulk(kind: TreeKind, n: usize, which: u32) {
         .unwrap_or_else(|e| panic!("{what}: invalid: {e}"));
     assert_eq!(t.kind(), kind, "{what}");
     assert_eq!(t.len(), n, "{what}");
-    assert!(
-        t.iter().map(|(r, v)| (r, *v)).eq(items.iter().cloned()),
-        "{what}: entries"
-    );
+    assert!(t.iter().eq(items.iter().cloned()), "{what}: entries");
     // Equal to storing one by one.
     let mut s = MapleTree::with_kind(kind);
     for (r, v) in items.iter().cloned() {
@@ -646,14 +643,18 @@ fn bulk_build_1e6() {
 #[test]
 fn bulk_build_empty_and_invalid() {
     for kind in KINDS {
-        let t = MapleTree::<Value>::bulk_build(kind, Vec::new()).unwrap();
+        let t = MapleTree::<Value>::bulk_build(
+            kind,
+            Vec::<(std::ops::RangeInclusive<u64>, Value)>::new(),
+        )
+        .unwrap();
         assert!(t.is_empty());
         assert_eq!(t.height(), 0);
         t.validate().unwrap();
 
         let full = MapleTree::bulk_build(kind, vec![(0..=MAX, Value::new(1))]).unwrap();
         full.validate().unwrap();
-        assert_eq!(full.load_range(12345), (0..=MAX, Some(&Value::new(1))));
+        assert_eq!(full.load_range(12345), (0..=MAX, Some(Value::new(1))));
 
         let pool: Vec<Arc<u64>> = (0..3).map(Arc::new).collect();
         let bad_inputs: Vec<Vec<(u64, u64)>> = vec![
@@ -723,10 +724,9 @@ proptest! {
     }
 }
 
-/// FromIterator with overlapping input. The contract's "store one by one" cannot split a
-/// non-Clone entry; the crate documents insert semantics for overlapping unsorted input
-/// (a later range that overlaps an earlier one is dropped). Check exactly that, and that
-/// nothing leaks.
+/// FromIterator with overlapping input stores the items in order: where ranges overlap the
+/// later item wins, cutting back (or splitting, with a clone) what it covers, as in `BTreeMap`.
+/// Nothing is dropped without a reason and nothing leaks.
 #[test]
 fn from_iterator_overlapping_input() {
     let counter = Arc::new(AtomicIsize::new(0));
@@ -746,13 +746,13 @@ fn from_iterator_overlapping_input() {
     t.validate().unwrap();
     let mut model: MapleTree<Value> = MapleTree::new();
     for (i, &(a, b)) in input.iter().enumerate() {
-        let _ = model.insert_range(a..=b, Value::new(i as u64));
+        model.store_range(a..=b, Value::new(i as u64)).unwrap();
     }
     assert_eq!(all_ranges(&t, |e| e.id), all_ranges(&model, |v| v.get()));
     assert_eq!(
         live(&counter),
         t.len() as isize,
-        "dropped inputs must be dropped, kept ones kept"
+        "every stored piece owns one entry; covered ones were dropped"
     );
     drop(t);
     assert_eq!(live(&counter), 0);

@@ -13,7 +13,7 @@ type T = MapleTree<Arc<u64>>;
 type Case<'a> = Box<dyn Fn(&mut T) -> Result<(), Error> + 'a>;
 
 fn snapshot(t: &T) -> Vec<(std::ops::RangeInclusive<u64>, u64)> {
-    t.iter().map(|(r, v)| (r, **v)).collect()
+    t.iter().map(|(r, v)| (r, *v)).collect()
 }
 
 /// Runs `op` with the k-th allocation failing, for every k until it succeeds.
@@ -59,14 +59,27 @@ fn every_write_path_fails_cleanly() {
             // Split inside a range, spanning store across many nodes, store at the end,
             // a NULL store that rebalances, a full-range store, an insert.
             let cases: Vec<Case> = vec![
-                Box::new(|t| t.store_range(12..=13, Arc::new(1)).map(drop)),
-                Box::new(|t| t.store_range(5..=n * 7 + 5, Arc::new(2)).map(drop)),
+                Box::new(|t| {
+                    t.store_range(12..=13, Arc::new(1))
+                        .map(drop)
+                        .map_err(|e| e.error)
+                }),
+                Box::new(|t| {
+                    t.store_range(5..=n * 7 + 5, Arc::new(2))
+                        .map(drop)
+                        .map_err(|e| e.error)
+                }),
                 Box::new(|t| {
                     t.store_range(n * 10 + 100..=n * 10 + 200, Arc::new(3))
                         .map(drop)
+                        .map_err(|e| e.error)
                 }),
                 Box::new(|t| t.erase_range(0..=n * 9).map(drop)),
-                Box::new(|t| t.store_range(0..=u64::MAX, Arc::new(4)).map(drop)),
+                Box::new(|t| {
+                    t.store_range(0..=u64::MAX, Arc::new(4))
+                        .map(drop)
+                        .map_err(|e| e.error)
+                }),
                 Box::new(|t| {
                     t.insert_range(u64::MAX - 5..=u64::MAX, Arc::new(5))
                         .map_err(|e| e.error)

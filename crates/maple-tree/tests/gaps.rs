@@ -298,7 +298,10 @@ fn run(kind: TreeKind, steps: &[(Op, Vec<Query>)]) -> Result<(), TestCaseError> 
             }
             Op::Erase(i) => {
                 let (f, l, s) = m.containing(i);
-                let got = t.erase(i).map(|(r, e)| (*r.start(), *r.end(), e.get()));
+                let got = t
+                    .erase(i)
+                    .unwrap()
+                    .map(|(r, e)| (*r.start(), *r.end(), e.get()));
                 match s {
                     Slot::Val(v) => {
                         prop_assert_eq!(got, Some((f, l, v)), "{}", ctx());
@@ -547,7 +550,7 @@ fn churn(seed: u64, base: u64, span: u64, max_size: u64) -> Result<(), TestCaseE
             let i = rand(live.len() as u64) as usize;
             let (a, b) = live.swap_remove(i);
             let ctx = || format!("seed {seed} round {round}: free {a}..={b}");
-            let got = t.erase(a).map(|(r, _)| (*r.start(), *r.end()));
+            let got = t.erase(a).unwrap().map(|(r, _)| (*r.start(), *r.end()));
             prop_assert_eq!(got, Some((a, b)), "{}", ctx());
             m.store(a, b, Slot::Empty);
             validate(&t, &ctx)?;

@@ -33,7 +33,7 @@ impl Ledger {
     }
     fn check(self) {
         for e in &self.0 {
-            assert_eq!(EntryArc::strong_count(e), 1, "entry {} leaked or lost", **e);
+            assert_eq!(EntryArc::strong_count(e), 1, "entry {} leaked or lost", *e);
         }
     }
 }
@@ -116,7 +116,7 @@ fn run(
             thread::spawn(move || {
                 let r = tree.read();
                 for &i in idx {
-                    let got = r.load(10 * i + 2).map(|e| **e);
+                    let got = r.load(10 * i + 2).map(|e| *e);
                     assert_eq!(got, Some(10 * i), "reader lost entry {i}");
                 }
                 if k + 1 == reads.len() && k > 0 {
@@ -124,7 +124,7 @@ fn run(
                     // Only the model's own entries: the writer may add others in between.
                     let seen: Vec<u64> = r
                         .range(10 * lo..=10 * hi + 4)
-                        .map(|(_, e)| **e)
+                        .map(|(_, e)| *e)
                         .filter(|v| v % 10 == 0)
                         .collect();
                     let want: Vec<u64> = (lo..=hi).map(|i| 10 * i).collect();

@@ -97,7 +97,10 @@ const POOL: usize = 8;
 trait Ent: Entry + Clone + Debug {
     const COUNTED: bool;
     fn mk(pool: &[Arc<u64>], v: u64) -> Self;
+    /// The id of an owned entry.
     fn id(&self) -> u64;
+    /// The id of an entry as readers see it.
+    fn rid(r: Self::Ref<'_>) -> u64;
 }
 
 impl Ent for Value {
@@ -107,6 +110,9 @@ impl Ent for Value {
     }
     fn id(&self) -> u64 {
         self.get()
+    }
+    fn rid(r: Value) -> u64 {
+        r.get()
     }
 }
 
@@ -118,14 +124,17 @@ impl Ent for Arc<u64> {
     fn id(&self) -> u64 {
         **self
     }
+    fn rid(r: maple_tree::ArcBorrow<'_, u64>) -> u64 {
+        *r
+    }
 }
 
 fn new_pool() -> Vec<Arc<u64>> {
     (0..POOL as u64).map(Arc::new).collect()
 }
 
-fn ent<E: Ent>(r: std::ops::RangeInclusive<u64>, e: &E) -> (u64, u64, u64) {
-    (*r.start(), *r.end(), e.id())
+fn ent<E: Ent>(r: std::ops::RangeInclusive<u64>, e: E::Ref<'_>) -> (u64, u64, u64) {
+    (*r.start(), *r.end(), E::rid(e))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -378,22 +387,22 @@ fn check_counts<E: Ent>(pool: &[Arc<u64>], m: &Model) -> Result<(), TestCaseErro
 
 fn check_full<E: Ent>(t: &MapleTree<E>, m: &Model) -> Result<(), TestCaseError> {
     let expect = m.entries();
-    let got: Vec<_> = t.iter().map(|(r, e)| ent(r, e)).collect();
+    let got: Vec<_> = t.iter().map(|(r, e)| ent::<E>(r, e)).collect();
     prop_assert_eq!(&got, &expect, "iter()");
-    let mut got_rev: Vec<_> = t.iter().rev().map(|(r, e)| ent(r, e)).collect();
+    let mut got_rev: Vec<_> = t.iter().rev().map(|(r, e)| ent::<E>(r, e)).collect();
     got_rev.reverse();
     prop_assert_eq!(&got_rev, &expect, "iter().rev()");
-    let got_ref: Vec<_> = t.into_iter().map(|(r, e)| ent(r, e)).collect();
+    let got_ref: Vec<_> = t.into_iter().map(|(r, e)| ent::<E>(r, e)).collect();
     prop_assert_eq!(&got_ref, &expect, "(&tree).into_iter()");
     prop_assert_eq!(t.len(), expect.len(), "len()");
     prop_assert_eq!(t.is_empty(), expect.is_empty(), "is_empty()");
     prop_assert_eq!(
-        t.first().map(|(r, e)| ent(r, e)),
+        t.first().map(|(r, e)| ent::<E>(r, e)),
         expect.first().copied(),
         "first()"
     );
     prop_assert_eq!(
-        t.last().map(|(r, e)| ent(r, e)),
+        t.last().map(|(r, e)| ent::<E>(r, e)),
         expect.last().copied(),
         "last()"
     );
@@ -402,12 +411,12 @@ fn check_full<E: Ent>(t: &MapleTree<E>, m: &Model) -> Result<(), TestCaseError> 
         for i in [f, l, f + (l - f) / 2] {
             let (r, e) = t.load_range(i);
             prop_assert_eq!(
-                (*r.start(), *r.end(), e.map(|e| e.id())),
+                (*r.start(), *r.end(), e.map(E::rid)),
                 (f, l, s.val()),
                 "load_range({})",
                 i
             );
-            prop_assert_eq!(t.load(i).map(|e| e.id()), s.val(), "load({})", i);
+            prop_assert_eq!(t.load(i).map(E::rid), s.val(), "load({})", i);
             prop_assert_eq!(t.is_reserved(i), s == Slot::Zero, "is_reserved({})", i);
         }
     }
@@ -459,7 +468,7 @@ fn run_cursor<E: Ent>(
                 continue;
             }
             Step::Walk(i) => {
-                let g = c.walk(i).map(|e| e.id());
+                let g = c.walk(i).map(E::rid);
                 let (f, l, sl) = m.containing(i);
                 mc.pos = Some((f, l));
                 prop_assert_eq!(g, sl.val(), "walk result; {}", ctx());
@@ -475,7 +484,7 @@ fn run_cursor<E: Ent>(
             Step::Find(max) => {
                 let g = c
                     .find(max)
-                    .map(|(r, e)| (*r.start(), *r.end(), Some(e.id())));
+                    .map(|(r, e)| (*r.start(), *r.end(), Some(E::rid(e))));
                 let e = match mc.pos {
                     None if mc.index > max => None,
                     None => {
@@ -493,7 +502,7 @@ fn run_cursor<E: Ent>(
             Step::FindRev(min) => {
                 let g = c
                     .find_rev(min)
-                    .map(|(r, e)| (*r.start(), *r.end(), Some(e.id())));
+                    .map(|(r, e)| (*r.start(), *r.end(), Some(E::rid(e))));
                 let e = match mc.pos {
                     None if mc.index < min => None,
                     None => {
@@ -511,21 +520,21 @@ fn run_cursor<E: Ent>(
             Step::Next(max) => {
                 let g = c
                     .next(max)
-                    .map(|(r, e)| (*r.start(), *r.end(), Some(e.id())));
+                    .map(|(r, e)| (*r.start(), *r.end(), Some(E::rid(e))));
                 let (_, l) = mc.walk(m);
                 (g, m.next_val(l, max).map(|(f, l, v)| (f, l, Some(v))))
             }
             Step::Prev(min) => {
                 let g = c
                     .prev(min)
-                    .map(|(r, e)| (*r.start(), *r.end(), Some(e.id())));
+                    .map(|(r, e)| (*r.start(), *r.end(), Some(E::rid(e))));
                 let (f, _) = mc.walk(m);
                 (g, m.prev_val(f, min).map(|(f, l, v)| (f, l, Some(v))))
             }
             Step::NextRange => {
                 let g = c
                     .next_range()
-                    .map(|(r, e)| (*r.start(), *r.end(), e.map(|e| e.id())));
+                    .map(|(r, e)| (*r.start(), *r.end(), e.map(E::rid)));
                 let (_, l) = mc.walk(m);
                 let e = (l < MAX).then(|| {
                     let (f, l, s) = m.containing(l + 1);
@@ -536,7 +545,7 @@ fn run_cursor<E: Ent>(
             Step::PrevRange => {
                 let g = c
                     .prev_range()
-                    .map(|(r, e)| (*r.start(), *r.end(), e.map(|e| e.id())));
+                    .map(|(r, e)| (*r.start(), *r.end(), e.map(E::rid)));
                 let (f, _) = mc.walk(m);
                 let e = (f > 0).then(|| {
                     let (f, l, s) = m.containing(f - 1);
@@ -570,9 +579,9 @@ fn run_iter<E: Ent>(
 ) -> Result<(), TestCaseError> {
     let (lo, hi) = bounds_to_incl(s, e).unwrap();
     let expect = m.intersecting(lo, hi);
-    let got: Vec<_> = t.range((s, e)).map(|(r, e)| ent(r, e)).collect();
+    let got: Vec<_> = t.range((s, e)).map(|(r, e)| ent::<E>(r, e)).collect();
     prop_assert_eq!(&got, &expect, "range({:?}, {:?})", s, e);
-    let mut rev: Vec<_> = t.range((s, e)).rev().map(|(r, e)| ent(r, e)).collect();
+    let mut rev: Vec<_> = t.range((s, e)).rev().map(|(r, e)| ent::<E>(r, e)).collect();
     rev.reverse();
     prop_assert_eq!(&rev, &expect, "range({:?}, {:?}).rev()", s, e);
     // Mixed next/next_back on one iterator meet in the middle without repeats.
@@ -585,8 +594,8 @@ fn run_iter<E: Ent>(
         let x = if from_back { it.next_back() } else { it.next() };
         match x {
             None => break,
-            Some((r, e)) if from_back => back.push(ent(r, e)),
-            Some((r, e)) => front.push(ent(r, e)),
+            Some((r, e)) if from_back => back.push(ent::<E>(r, e)),
+            Some((r, e)) => front.push(ent::<E>(r, e)),
         }
     }
     back.reverse();
@@ -633,12 +642,22 @@ fn run_inner<E: Ent>(kind: TreeKind, ops: &[Op], pool: &[Arc<u64>]) -> Result<()
             &Op::Store(a, b, v) => {
                 let old = t.store_range(a..=b, mk(v));
                 let exp = m.store(a, b, Slot::Val(v)).val();
-                prop_assert_eq!(old.map(|o| o.map(|e| e.id())), Ok(exp), "{}", ctx());
+                prop_assert_eq!(
+                    old.map(|o| o.map(|e| e.id())).map_err(|e| e.error),
+                    Ok(exp),
+                    "{}",
+                    ctx()
+                );
             }
             &Op::StoreIdx(a, v) => {
                 let old = t.store(a, mk(v));
                 let exp = m.store(a, a, Slot::Val(v)).val();
-                prop_assert_eq!(old.map(|o| o.map(|e| e.id())), Ok(exp), "{}", ctx());
+                prop_assert_eq!(
+                    old.map(|o| o.map(|e| e.id())).map_err(|e| e.error),
+                    Ok(exp),
+                    "{}",
+                    ctx()
+                );
             }
             &Op::Insert(a, b, v) => {
                 let r = if a == b {
@@ -676,7 +695,10 @@ fn run_inner<E: Ent>(kind: TreeKind, ops: &[Op], pool: &[Arc<u64>]) -> Result<()
                     // independent of that choice.
                     continue;
                 }
-                let got = t.erase(i).map(|(r, e)| ent(r, &e));
+                let got = t
+                    .erase(i)
+                    .unwrap()
+                    .map(|(r, e)| (*r.start(), *r.end(), e.id()));
                 let exp = s.val().map(|v| (f, l, v));
                 prop_assert_eq!(got, exp, "{}", ctx());
                 if exp.is_some() {
@@ -689,10 +711,10 @@ fn run_inner<E: Ent>(kind: TreeKind, ops: &[Op], pool: &[Arc<u64>]) -> Result<()
             }
             &Op::Load(i) => {
                 let (f, l, s) = m.containing(i);
-                prop_assert_eq!(t.load(i).map(|e| e.id()), s.val(), "{}", ctx());
+                prop_assert_eq!(t.load(i).map(E::rid), s.val(), "{}", ctx());
                 let (r, e) = t.load_range(i);
                 prop_assert_eq!(
-                    (*r.start(), *r.end(), e.map(|e| e.id())),
+                    (*r.start(), *r.end(), e.map(E::rid)),
                     (f, l, s.val()),
                     "{}",
                     ctx()
@@ -713,7 +735,7 @@ fn run_inner<E: Ent>(kind: TreeKind, ops: &[Op], pool: &[Arc<u64>]) -> Result<()
                     let old = t.store_range(f..=l, mk(val));
                     let exp = m.store(f, l, Slot::Val(val)).val();
                     prop_assert_eq!(
-                        old.map(|o| o.map(|e| e.id())),
+                        old.map(|o| o.map(|e| e.id())).map_err(|e| e.error),
                         Ok(exp),
                         "{} (store {}..={})",
                         ctx(),
@@ -734,7 +756,7 @@ fn run_inner<E: Ent>(kind: TreeKind, ops: &[Op], pool: &[Arc<u64>]) -> Result<()
             &Op::CursorStore(i, v) => {
                 let (f, l, s) = m.containing(i);
                 let mut c = t.cursor_mut(i);
-                prop_assert_eq!(c.walk(i).map(|e| e.id()), s.val(), "{}", ctx());
+                prop_assert_eq!(c.walk(i).map(E::rid), s.val(), "{}", ctx());
                 let r = c.range();
                 prop_assert_eq!(
                     (*r.start(), *r.end()),
@@ -743,7 +765,12 @@ fn run_inner<E: Ent>(kind: TreeKind, ops: &[Op], pool: &[Arc<u64>]) -> Result<()
                     ctx()
                 );
                 let old = c.store(mk(v));
-                prop_assert_eq!(old.map(|o| o.map(|e| e.id())), Ok(s.val()), "{}", ctx());
+                prop_assert_eq!(
+                    old.map(|o| o.map(|e| e.id())).map_err(|e| e.error),
+                    Ok(s.val()),
+                    "{}",
+                    ctx()
+                );
                 m.store(f, l, Slot::Val(v));
             }
             &Op::CursorErase(i) => {
@@ -752,8 +779,8 @@ fn run_inner<E: Ent>(kind: TreeKind, ops: &[Op], pool: &[Arc<u64>]) -> Result<()
                     continue; // see Op::Erase
                 }
                 let mut c = t.cursor_mut(i);
-                prop_assert_eq!(c.walk(i).map(|e| e.id()), s.val(), "{}", ctx());
-                let got = c.erase().map(|e| e.id());
+                prop_assert_eq!(c.walk(i).map(E::rid), s.val(), "{}", ctx());
+                let got = c.erase().unwrap().map(|e| e.id());
                 prop_assert_eq!(got, s.val(), "{}", ctx());
                 if s != Slot::Empty {
                     m.store(f, l, Slot::Empty);
@@ -763,20 +790,22 @@ fn run_inner<E: Ent>(kind: TreeKind, ops: &[Op], pool: &[Arc<u64>]) -> Result<()
                 let (f, l, s) = m.containing(i);
                 let Slot::Val(old) = s else { continue };
                 let mut c = t.cursor_mut(i);
-                prop_assert_eq!(c.walk(i).map(|e| e.id()), Some(old), "{}", ctx());
-                let got = c.replace(mk(v)).map(|e| e.id());
+                prop_assert_eq!(c.walk(i).map(E::rid), Some(old), "{}", ctx());
+                let got = c.replace(mk(v)).ok().map(|e| e.id());
                 prop_assert_eq!(got, Some(old), "{}", ctx());
                 m.store(f, l, Slot::Val(v));
             }
             &Op::Iter(s, e, p) => run_iter(&t, &m, s, e, p)?,
             &Op::Find(a, b) => {
-                let got = t.find(a, b).map(|(r, e)| ent(r, e));
+                let got = t.find(a, b).map(|(r, e)| ent::<E>(r, e));
                 prop_assert_eq!(got, m.find(a, b), "{}", ctx());
             }
             &Op::Invalid(a, b, v) => {
                 prop_assert!(a > b);
                 prop_assert_eq!(
-                    t.store_range(a..=b, mk(v)).map(|o| o.map(|e| e.id())),
+                    t.store_range(a..=b, mk(v))
+                        .map(|o| o.map(|e| e.id()))
+                        .map_err(|e| e.error),
                     Err(Error::Invalid),
                     "{}",
                     ctx()

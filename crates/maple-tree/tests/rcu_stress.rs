@@ -51,7 +51,7 @@ fn stress(kind: TreeKind, readers: usize) {
                     for _ in 0..200 {
                         i = (i * 7 + 13) % READER_KEYS;
                         let at = *reader_range(i).start() + i % 5;
-                        let got = g.load(at).map(|e| **e);
+                        let got = g.load(at).map(|e| *e);
                         assert_eq!(got, Some(i), "reader lost key {i}");
                         checks.fetch_add(1, Ordering::Relaxed);
                     }
@@ -127,10 +127,10 @@ fn prealloc_store_never_allocates() {
     for (s, e) in [(1u64, 19_000u64), (7, 7), (3, 3), (40, 41), (0, u64::MAX)] {
         let p = w.preallocate(s..=e).unwrap();
         maple_tree::fault::fail_after(Some(0));
-        w.store_prealloc(p, Arc::new(s));
+        p.store(Arc::new(s));
         maple_tree::fault::fail_after(None);
         w.validate().unwrap();
-        assert_eq!(w.load(e).map(|v| **v), Some(s));
+        assert_eq!(w.load(e).map(|v| *v), Some(s));
     }
 }
 
