@@ -13,7 +13,7 @@ use crate::entry::{
     HasCloneOps, Word,
 };
 use crate::iter::{IntoIter, IterMut, RangeMut, RawIter, Values};
-use crate::mode::{sealed::Sealed, Mode};
+use crate::mode::{sealed::Sealed, Mode, TakeOld};
 use crate::node::Shape;
 use crate::raw::RawTree;
 use crate::tree::{out_of_memory, to_inclusive, window, MapleTree};
@@ -309,7 +309,9 @@ impl<E: Entry + Clone> MapleTree<E> {
         }
         Ok(taken)
     }
+}
 
+impl<E: Entry + Clone, M: TakeOld<E>> MapleTree<E, M> {
     /// Stores every item in order, as [`Extend`] does, but stops at the first item that
     /// cannot be stored and returns it with the reason ([`Error::Invalid`] for an empty range,
     /// [`Error::NoMemory`]); the items before it are stored.

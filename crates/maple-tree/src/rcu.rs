@@ -153,8 +153,8 @@ impl<E: Entry + Send + Sync + 'static> RcuMapleTree<E> {
             _entries: PhantomData,
         }
     }
-    /// Takes the writer lock.
-    #[must_use]
+    /// Takes the writer lock; it is released when the guard is dropped.
+    #[must_use = "the writer lock is released as soon as the guard is dropped"]
     pub fn write(&self) -> WriteGuard<'_, E> {
         MapleTree::from_mode(Shared {
             raw: self.tree.raw(),

@@ -359,6 +359,112 @@ fn miri_write_paths_and_dup() {
     }
 }
 
+/// The aliasing cases an outside Miri run (Stacked Borrows) flagged with `Box` entries, when
+/// copies of the tree made bitwise copies of its entries: a borrowed entry must stay valid
+/// across `dup`, `clone` and splitting stores, and reads inside a `dup_map` closure are fine.
+#[test]
+fn miri_box_entries_stay_borrowable_across_copies() {
+    use alloc::boxed::Box;
+    let mut t: MapleTree<Box<u64>> = MapleTree::new();
+    for i in 0..40u64 {
+        t.store_range(i * 10..=i * 10 + 5, Box::new(i)).unwrap();
+    }
+    // Hold a borrow of an entry, duplicate, then read through the borrow.
+    let r: &u64 = t.load(5).unwrap();
+    let copy = t.dup();
+    assert_eq!(*r, 0);
+    // Iterate while cloning the tree.
+    let mut clones = Vec::new();
+    for (range, v) in t.iter() {
+        let x: &u64 = v;
+        if *x % 10 == 0 {
+            clones.push(t.clone());
+        }
+        assert_eq!(*range.start(), *x * 10);
+    }
+    // Read the tree inside a dup_map closure, the entry being mapped included, and use the
+    // closure's view after that read.
+    let mapped: MapleTree<Box<u64>> = t.dup_map(|r, v| {
+        let same = *t.load(*r.start()).unwrap();
+        Some(Box::new(*v + same + *t.load(5).unwrap()))
+    });
+    assert_eq!(mapped.load(15).copied(), Some(2));
+    // A borrow held across a cursor walk and a read of the copies.
+    let mut c = t.cursor(0);
+    let first = c.find(u64::MAX).unwrap().1;
+    let next = c.next(u64::MAX).unwrap().1;
+    assert_eq!((*first, *next, *r), (0, 1, 0));
+    assert!(copy.iter().eq(t.iter()));
+    assert!(clones.iter().all(|c| c.len() == t.len()));
+    // A store that splits an entry clones it through a borrow, while readers of the copies
+    // keep theirs.
+    let kept: &u64 = copy.load(105).unwrap();
+    t.store_range(102..=103, Box::new(99)).unwrap();
+    assert_eq!(
+        (*kept, t.load(101).copied(), t.load(104).copied()),
+        (10, Some(10), Some(10))
+    );
+    // Mutable access through the owner.
+    **t.get_mut(0).unwrap() += 100;
+    for (_, v) in t.iter_mut() {
+        **v += 1;
+    }
+    assert_eq!(t.load(0).copied(), Some(101));
+    // The rest of the owned read and collection paths, with a borrow from a copy held
+    // throughout.
+    let held: &u64 = copy.load(205).unwrap();
+    assert_eq!(t.load_range(203).1.copied(), Some(21));
+    assert_eq!(
+        t.overlapping(195..=215).rev().map(|(_, v)| *v).next(),
+        Some(22)
+    );
+    assert_eq!(t.gaps(0..=30).count(), 3);
+    let removed = t.remove_range(203..=212).unwrap();
+    assert_eq!(removed.len(), 2);
+    let mut high = t.split_off(300);
+    t.append(&mut high).unwrap();
+    t.retain(|_, v| **v % 2 == 1);
+    assert!(t.pop_first().is_some() && t.pop_last().is_some());
+    let sum: u64 = t.into_iter().map(|(_, v)| *v).sum();
+    assert!(sum > 0);
+    assert_eq!(*held, 20);
+}
+
+/// Box entries in a shared tree: a lock-free reader holds `&T` views while the writer
+/// overwrites, splits and erases them (run under Tree Borrows, see `scripts/memcheck.sh`).
+#[cfg(feature = "std")]
+#[test]
+fn miri_shared_box_entries() {
+    use alloc::boxed::Box;
+    use alloc::sync::Arc;
+    let tree = Arc::new(crate::RcuMapleTree::<Box<u64>>::new(TreeKind::Alloc));
+    for i in 0..30u64 {
+        tree.write()
+            .store_range(i * 10..=i * 10 + 5, Box::new(i))
+            .unwrap();
+    }
+    let reader = {
+        let tree = Arc::clone(&tree);
+        std::thread::spawn(move || {
+            for _ in 0..10 {
+                let g = tree.read();
+                let kept: &u64 = g.load(255).unwrap();
+                let seen = g.iter().filter(|(r, v)| **v * 10 == *r.start()).count();
+                assert!(seen > 0);
+                assert_eq!(*kept, 25);
+            }
+        })
+    };
+    for i in 0..20u64 {
+        let mut w = tree.write();
+        w.store_range(i * 10 + 2..=i * 10 + 3, Box::new(1000 + i))
+            .unwrap(); // splits
+        w.erase(i * 10).unwrap();
+    }
+    reader.join().unwrap();
+    assert_eq!(tree.read().load(255).copied(), Some(25));
+}
+
 #[cfg(feature = "std")]
 #[test]
 fn miri_shared_reader_and_writer() {

@@ -387,12 +387,18 @@ impl<'a, E: Entry> IntoIterator for &'a TreeView<E, crate::Exclusive> {
     }
 }
 
-impl<E: Entry, A: Access> core::fmt::Debug for TreeView<E, A>
-where
-    for<'a> E::Ref<'a>: core::fmt::Debug,
-{
+impl<E: Entry + core::fmt::Debug> core::fmt::Debug for TreeView<E, crate::Exclusive> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_map().entries(self.overlapping(..)).finish()
+        f.debug_map().entries(self.entries_ref()).finish()
+    }
+}
+
+impl<E: Entry> core::fmt::Debug for TreeView<E, Lockless> {
+    /// A lock-free view cannot borrow entries as `&E`; it shows its size.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TreeView")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc as EntryArc;
 
 use loom::sync::Arc;
 use loom::thread;
-use maple_tree::{MapleTree, NodeInfo, RcuMapleTree, TreeKind};
+use maple_tree::{Exclusive, MapleTree, NodeInfo, RcuMapleTree, TreeKind, TreeView};
 
 type E = EntryArc<u64>;
 
@@ -56,7 +56,7 @@ fn build(
 }
 
 /// The leaf holding `index`: (min, max, used slots).
-fn leaf_of(t: &MapleTree<E>, index: u64) -> (u64, u64, usize) {
+fn leaf_of(t: &TreeView<E, Exclusive>, index: u64) -> (u64, u64, usize) {
     let mut found = None;
     t.visit_nodes(|n: NodeInfo<'_>| {
         if n.is_leaf && n.min <= index && index <= n.max {
@@ -66,7 +66,7 @@ fn leaf_of(t: &MapleTree<E>, index: u64) -> (u64, u64, usize) {
     found.expect("a leaf holds every index")
 }
 
-fn leaves(t: &MapleTree<E>) -> usize {
+fn leaves(t: &TreeView<E, Exclusive>) -> usize {
     let mut n = 0;
     t.visit_nodes(|i: NodeInfo<'_>| n += usize::from(i.is_leaf));
     n
@@ -240,7 +240,7 @@ fn split(kind: TreeKind, reads: &'static [&'static [u64]]) {
             run(t, ledger, reads, move |tree, ledger| {
                 let mut w = tree.write();
                 w.store_range(at..=at, ledger.entry(at)).unwrap();
-                assert_eq!(leaves(w.tree()), before + 1, "the leaf split");
+                assert_eq!(leaves(&w), before + 1, "the leaf split");
             });
         },
     );
@@ -276,9 +276,9 @@ fn rebalance(kind: TreeKind, merge: bool, reads: &'static [&'static [u64]]) {
             let mut w = tree.write();
             w.erase_range(10 * lo..=10 * hi + 9).unwrap();
             if merge {
-                assert_eq!(leaves(w.tree()), before - 1, "the leaves were merged");
+                assert_eq!(leaves(&w), before - 1, "the leaves were merged");
             } else {
-                assert_ne!(leaf_of(w.tree(), 10 * lo), old_leaf, "the leaf was rebuilt");
+                assert_ne!(leaf_of(&w, 10 * lo), old_leaf, "the leaf was rebuilt");
             }
         });
     });
