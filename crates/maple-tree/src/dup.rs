@@ -254,6 +254,19 @@ impl<E: Entry> TreeView<E, Exclusive> {
     /// [`dup_map`](Self::dup_map) with a function that can fail; see [`DupMapError`] for what
     /// a failure leaves behind. Node allocation failure is fatal here (use
     /// [`try_dup`](Self::try_dup) to observe it).
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let tree: MapleTree<Value> = (0..10u64).map(|i| (i * 10..=i * 10 + 4, Value::new(i))).collect();
+    /// let err = tree
+    ///     .try_dup_map(|_, v| if v.get() == 6 { Err("no memory for VMA 6") } else { Ok(Some(v)) })
+    ///     .unwrap_err();
+    /// assert_eq!((err.error, err.failed), ("no memory for VMA 6", 60..=64));
+    /// // The partial copy: what was copied, then the failure marker, then nothing.
+    /// assert_eq!(err.partial.len(), 6);
+    /// assert!(err.partial.is_reserved(60));
+    /// assert_eq!(err.partial.load(70), None);
+    /// ```
     // The error hands the partial tree back by value (two cache lines, see `RawTree`): the
     // caller needs it to tear down what was copied, and the failure path is cold.
     #[allow(clippy::result_large_err)]

@@ -250,6 +250,7 @@ macro_rules! raw_iterator {
 
 /// An iterator over the entries of a tree in key order, with an exact length. See
 /// [`TreeView::iter`](crate::TreeView::iter).
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Iter<'a, E: Entry> {
     raw: RawIter<'a>,
     remaining: usize,
@@ -294,6 +295,7 @@ impl<E: Entry> Clone for Iter<'_, E> {
 /// An iterator over the entries that meet a range, in key order. See
 /// [`TreeView::overlapping`](crate::TreeView::overlapping); inside a lock-free read section it
 /// is also what [`iter`](crate::TreeView::iter) returns.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Range<'a, E: Entry> {
     raw: RawIter<'a>,
     _entries: PhantomData<&'a E>,
@@ -334,6 +336,7 @@ impl<E: Entry> Clone for Range<'_, E> {
 /// The empty ranges inside a window, clipped to it. See
 /// [`TreeView::gaps`](crate::TreeView::gaps).
 #[derive(Clone)]
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Gaps<'a> {
     raw: RawIter<'a>,
     window: (u64, u64),
@@ -391,6 +394,7 @@ impl fmt::Debug for Gaps<'_> {
 
 /// A mutable iterator over the entries of an owned tree, with an exact length. See
 /// [`MapleTree::iter_mut`].
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct IterMut<'a, E: Entry> {
     raw: RawIter<'a>,
     remaining: Option<usize>,
@@ -436,6 +440,7 @@ raw_iterator!(
 impl<E: Entry> ExactSizeIterator for IterMut<'_, E> {}
 
 /// A mutable iterator over the entries that meet a range. See [`MapleTree::range_mut`].
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct RangeMut<'a, E: Entry>(IterMut<'a, E>);
 
 impl<'a, E: Entry> RangeMut<'a, E> {
@@ -466,6 +471,7 @@ impl<E: Entry> fmt::Debug for RangeMut<'_, E> {
 
 /// An owning iterator over the entries of a tree, in key order. See
 /// [`IntoIterator for MapleTree`](MapleTree#impl-IntoIterator-for-MapleTree<E>).
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct IntoIter<E: Entry> {
     items: alloc::vec::IntoIter<(u64, u64, Word)>,
     _owns: PhantomData<E>,
@@ -529,10 +535,12 @@ impl<E: Entry + fmt::Debug> fmt::Debug for IntoIter<E> {
 /// The ranges of an iterator over `(range, entry)`. See
 /// [`TreeView::keys`](crate::TreeView::keys).
 #[derive(Clone, Debug)]
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Keys<I>(I);
 /// The entries of an iterator over `(range, entry)`. See
 /// [`TreeView::values`](crate::TreeView::values) and [`MapleTree::values_mut`].
 #[derive(Clone, Debug)]
+#[must_use = "iterators are lazy and do nothing unless consumed"]
 pub struct Values<I>(I);
 
 impl<I> Keys<I> {
