@@ -35,89 +35,167 @@ pub(crate) enum Visit {
     Fail,
 }
 
-struct DupPass<'f> {
+struct DupPass<F> {
     internal: Shape,
     drop_new: unsafe fn(Word),
-    map: &'f mut dyn FnMut(u64, u64, Word) -> Visit,
+    map: F,
     /// Ranges to empty once the copy is complete.
     dropped: Vec<(u64, u64)>,
     failed: Option<(u64, u64)>,
     entries: usize,
 }
 
-impl DupPass<'_> {
-    /// Fills `dst` (already allocated) as a copy of `src`. On failure everything below `dst`
-    /// has been freed (and its new entries dropped); the caller frees `dst` itself.
-    fn copy(&mut self, src: &Frame, dst: NodePtr) -> Result<(), Error> {
-        dst.copy_data_from(src.node);
+impl<F: FnMut(u64, u64, Word) -> Visit> DupPass<F> {
+    /// Fills `dst` (allocated for overwriting) as a copy of `src` linked under `parent`. On
+    /// failure everything below `dst` has been freed (and its new entries dropped); the caller
+    /// frees `dst` itself.
+    fn copy(
+        &mut self,
+        src: &Frame,
+        dst: NodePtr,
+        parent: Option<(NodePtr, usize)>,
+    ) -> Result<(), Error> {
+        // SAFETY: `dst` is private to this pass and the source is read-only while it runs.
+        unsafe { dst.copy_data_from(src.node) };
+        dst.set_parent(parent);
         if src.leaf {
             for i in 0..=src.end {
                 let w = src.word(i);
-                if !is_entry(w) {
-                    continue;
+                if is_entry(w) {
+                    let new = self.visit(src.slot_min(i), src.slot_max(i), w);
+                    dst.set_slot(Shape::Range, i, new);
                 }
-                let (s, e) = (src.slot_min(i), src.slot_max(i));
-                let new = if self.failed.is_some() {
-                    zero_word()
-                } else {
-                    match (self.map)(s, e, w) {
-                        Visit::Word(n) => n,
-                        Visit::Drop => {
-                            self.dropped.push((s, e));
-                            zero_word()
-                        }
-                        Visit::Fail => {
-                            self.failed = Some((s, e));
-                            zero_word()
-                        }
-                    }
-                };
-                self.entries += usize::from(is_entry(new));
-                dst.set_slot(Shape::Range, i, new);
             }
             return Ok(());
         }
-        // Allocate all children of this node together, as the kernel's bulk allocation does.
         let n = src.end + 1;
-        let mut kids = [None::<NodePtr>; crate::node::RANGE_SLOTS];
-        for i in 0..n {
-            match NodePtr::alloc() {
-                Some(k) => kids[i] = Some(k),
-                None => {
-                    for k in kids.iter().flatten() {
-                        // SAFETY: just allocated, never linked.
-                        unsafe { k.free() };
-                    }
-                    return Err(Error::NoMemory);
-                }
-            }
-        }
-        let kid = |i: usize| kids[i].expect("allocated");
-        for i in 0..n {
+        let kids = alloc_children(n)?;
+        for (i, kid) in kids[..n].iter().enumerate() {
             let src_child = Enode::from_word(src.word(i)).expect("child");
             dst.set_slot(
                 self.internal,
                 i,
-                Enode::new(kid(i), src_child.is_leaf()).word(),
+                Enode::new(*kid, src_child.is_leaf()).word(),
             );
-            kid(i).set_parent(Some((dst, i)));
         }
-        for i in 0..n {
+        for (i, kid) in kids[..n].iter().enumerate() {
             let child = src.child(i, self.internal);
-            if let Err(e) = self.copy(&child, kid(i)) {
-                for j in 0..i {
-                    let done = Enode::from_word(dst.slot(self.internal, j)).expect("child");
-                    destroy_subtree(done, src.slot_max(j), self.internal, self.drop_new);
-                }
-                for j in i..n {
-                    // SAFETY: unfilled (or emptied by the failed copy) and unreachable.
-                    unsafe { kid(j).free() };
-                }
+            if let Err(e) = self.copy(&child, *kid, Some((dst, i))) {
+                undo_children(dst, self.internal, &kids[..n], i, self.drop_new);
                 return Err(e);
             }
         }
         Ok(())
     }
+
+    /// The copy's word for the entry `w` over `[first, last]`.
+    fn visit(&mut self, first: u64, last: u64, w: Word) -> Word {
+        let new = if self.failed.is_some() {
+            zero_word()
+        } else {
+            match (self.map)(first, last, w) {
+                Visit::Word(n) => n,
+                Visit::Drop => {
+                    self.dropped.push((first, last));
+                    zero_word()
+                }
+                Visit::Fail => {
+                    self.failed = Some((first, last));
+                    zero_word()
+                }
+            }
+        };
+        self.entries += usize::from(is_entry(new));
+        new
+    }
+}
+
+/// Allocates the `n` children of a node being copied, together (as the kernel's bulk
+/// allocation does); on failure frees those already allocated. Places past `n` hold a
+/// stand-in that is never used.
+fn alloc_children(n: usize) -> Result<[NodePtr; crate::node::RANGE_SLOTS], Error> {
+    let mut kids = [NodePtr::DANGLING; crate::node::RANGE_SLOTS];
+    for i in 0..n {
+        match NodePtr::alloc_for_overwrite() {
+            Some(k) => kids[i] = k,
+            None => {
+                for k in &kids[..i] {
+                    // SAFETY: just allocated, never linked.
+                    unsafe { k.free() };
+                }
+                return Err(Error::NoMemory);
+            }
+        }
+    }
+    Ok(kids)
+}
+
+/// A copy failed at child `failed` of `dst`: destroys the children copied before it (with the
+/// entries cloned into them) and frees the rest, which hold nothing.
+fn undo_children(
+    dst: NodePtr,
+    internal: Shape,
+    kids: &[NodePtr],
+    failed: usize,
+    drop_new: unsafe fn(Word),
+) {
+    for j in 0..failed {
+        let done = Enode::from_word(dst.slot(internal, j)).expect("child");
+        destroy_subtree(done, u64::MAX, internal, drop_new);
+    }
+    for k in &kids[failed..] {
+        // SAFETY: unfilled (or emptied by the failed copy) and unreachable.
+        unsafe { k.free() };
+    }
+}
+
+/// Copies the subtree of `src` into `dst` (allocated for overwriting, linked under `parent`):
+/// each node in one block copy, children allocated together, entries cloned with `clone` or,
+/// when `clone` is `None`, copied with the node (the entry type's clone is a plain copy).
+/// On failure everything below `dst` is freed, with the entries cloned into it; the caller
+/// frees `dst`.
+fn copy_subtree(
+    src: Enode,
+    dst: NodePtr,
+    parent: Option<(NodePtr, usize)>,
+    internal: Shape,
+    clone: Option<unsafe fn(Word) -> Word>,
+    drop_new: unsafe fn(Word),
+) -> Result<(), Error> {
+    let node = src.node();
+    // SAFETY: `dst` is private to the copy and the source is read-only while it runs.
+    unsafe { dst.copy_data_from(node) };
+    dst.set_parent(parent);
+    if src.is_leaf() {
+        if let Some(clone) = clone {
+            // Unused slots are empty, so there is no need to know where the node ends.
+            for i in 0..Shape::Range.slots() {
+                let w = node.slot(Shape::Range, i);
+                if is_entry(w) {
+                    // SAFETY: a live entry of the source, cloned through a borrow.
+                    dst.set_slot(Shape::Range, i, unsafe { clone(w) });
+                }
+            }
+        }
+        return Ok(());
+    }
+    // Children fill the first slots; the slots after them are empty.
+    let n = (0..internal.slots())
+        .take_while(|&i| !node.slot(internal, i).is_null())
+        .count();
+    let kids = alloc_children(n)?;
+    for (i, kid) in kids[..n].iter().enumerate() {
+        let child = Enode::from_word(node.slot(internal, i)).expect("child");
+        dst.set_slot(internal, i, Enode::new(*kid, child.is_leaf()).word());
+    }
+    for (i, kid) in kids[..n].iter().enumerate() {
+        let child = Enode::from_word(node.slot(internal, i)).expect("child");
+        if let Err(e) = copy_subtree(child, *kid, Some((dst, i)), internal, clone, drop_new) {
+            undo_children(dst, internal, &kids[..n], i, drop_new);
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 impl RawTree {
@@ -126,14 +204,14 @@ impl RawTree {
     fn dup_pass(
         &self,
         drop_new: unsafe fn(Word),
-        map: &mut dyn FnMut(u64, u64, Word) -> Visit,
+        map: impl FnMut(u64, u64, Word) -> Visit,
     ) -> Result<DupResult, Error> {
         let copy = RawTree::new(self.kind, drop_new);
         let Some(root) = self.root() else {
             return Ok((copy, Vec::new(), None));
         };
         let internal = self.internal_shape();
-        let dst = NodePtr::alloc().ok_or(Error::NoMemory)?;
+        let dst = NodePtr::alloc_for_overwrite().ok_or(Error::NoMemory)?;
         let mut pass = DupPass {
             internal,
             drop_new,
@@ -142,7 +220,7 @@ impl RawTree {
             failed: None,
             entries: 0,
         };
-        if let Err(e) = pass.copy(&Frame::new(root, internal, 0, u64::MAX), dst) {
+        if let Err(e) = pass.copy(&Frame::new(root, internal, 0, u64::MAX), dst, None) {
             // SAFETY: never linked; its descendants were freed by the failed copy.
             unsafe { dst.free() };
             return Err(e);
@@ -152,6 +230,30 @@ impl RawTree {
         // The kernel's `__mt_dup` copies the tree's flags too (the cyclic allocator's wrap).
         copy.set_cyclic_wrapped(self.cyclic_wrapped());
         Ok((copy, pass.dropped, pass.failed))
+    }
+
+    /// An exact structural copy (the kernel's `__mt_dup`): the same nodes, shape, pivots and
+    /// gaps, entries cloned with `clone`, or copied with their nodes when `clone` is `None`.
+    fn dup_structure(
+        &self,
+        drop_new: unsafe fn(Word),
+        clone: Option<unsafe fn(Word) -> Word>,
+    ) -> Result<RawTree, Error> {
+        let copy = RawTree::new(self.kind, drop_new);
+        let Some(root) = self.root() else {
+            return Ok(copy);
+        };
+        let dst = NodePtr::alloc_for_overwrite().ok_or(Error::NoMemory)?;
+        if let Err(e) = copy_subtree(root, dst, None, self.internal_shape(), clone, drop_new) {
+            // SAFETY: never linked; its descendants were freed by the failed copy.
+            unsafe { dst.free() };
+            return Err(e);
+        }
+        copy.set_root(Some(Enode::new(dst, root.is_leaf())), self.height());
+        copy.set_len(self.len());
+        // The kernel's `__mt_dup` copies the tree's flags too (the cyclic allocator's wrap).
+        copy.set_cyclic_wrapped(self.cyclic_wrapped());
+        Ok(copy)
     }
 
     /// Empties ranges that hold zero entries placed by a duplication pass (no entry is split,
@@ -278,7 +380,7 @@ impl<E: Entry> TreeView<E, Exclusive> {
         F: FnMut(RangeInclusive<u64>, E::Ref<'s>) -> Result<Option<E2>, X>,
     {
         let mut error = None;
-        let mut map = |s: u64, e: u64, w: Word| {
+        let map = |s: u64, e: u64, w: Word| {
             // SAFETY: `w` is a live entry of `self`, which `&'s self` keeps stored.
             let entry = unsafe { view::<E>(w) };
             match f(s..=e, entry) {
@@ -292,7 +394,7 @@ impl<E: Entry> TreeView<E, Exclusive> {
         };
         let (raw, dropped, failed) = self
             .raw()
-            .dup_pass(crate::entry::drop_word::<E2>, &mut map)
+            .dup_pass(crate::entry::drop_word::<E2>, map)
             .unwrap_or_else(|_| out_of_memory());
         raw.clear_zero_ranges(&dropped);
         if let Some((s, e)) = failed {
@@ -547,12 +649,11 @@ impl<E: Entry + Clone> TreeView<E, Exclusive> {
     /// assert_eq!(copy, tree);
     /// ```
     pub fn try_dup(&self) -> Result<MapleTree<E>, Error> {
-        // SAFETY: every word passed is a live entry of `self`, cloned through a borrow.
-        let mut map =
-            |_: u64, _: u64, w: Word| Visit::Word(unsafe { crate::entry::clone_word::<E>(w) });
-        let (raw, _, _) = self
+        // Entries whose clone is a plain copy travel with their nodes.
+        let clone = (!E::PLAIN).then_some(crate::entry::clone_word::<E> as unsafe fn(Word) -> Word);
+        let raw = self
             .raw()
-            .dup_pass(crate::entry::drop_word::<E>, &mut map)?;
+            .dup_structure(crate::entry::drop_word::<E>, clone)?;
         Ok(MapleTree::from_raw(raw))
     }
 

@@ -53,6 +53,11 @@ pub unsafe trait Entry: Sized {
     where
         Self: 'a;
 
+    /// Whether cloning a value is a plain copy of its bytes and dropping one does nothing (as for
+    /// [`Value`], [`NonZeroUsize`] and `&'static T`). Duplicating a tree then copies its nodes
+    /// whole, without visiting their entries. Leave it `false` unless both hold.
+    const PLAIN: bool = false;
+
     /// Borrows the entry whose bytes are `raw`.
     ///
     /// # Safety
@@ -99,6 +104,7 @@ unsafe impl<T> Entry for Arc<T> {
 // SAFETY: a reference is a single non-null pointer.
 unsafe impl<T: 'static> Entry for &'static T {
     type Ref<'a> = &'static T;
+    const PLAIN: bool = true;
     #[inline]
     unsafe fn borrow<'a>(raw: *const ()) -> Self::Ref<'a> {
         // SAFETY: the bytes are a `&'static T` (caller contract).
@@ -109,6 +115,7 @@ unsafe impl<T: 'static> Entry for &'static T {
 // SAFETY: a non-zero integer of pointer size.
 unsafe impl Entry for NonZeroUsize {
     type Ref<'a> = NonZeroUsize;
+    const PLAIN: bool = true;
     #[inline]
     unsafe fn borrow<'a>(raw: *const ()) -> Self::Ref<'a> {
         // SAFETY: the bytes are a `NonZeroUsize` (caller contract).
@@ -119,6 +126,7 @@ unsafe impl Entry for NonZeroUsize {
 // SAFETY: `Value` is a transparent wrapper of an odd (so non-zero) `usize`.
 unsafe impl Entry for Value {
     type Ref<'a> = Value;
+    const PLAIN: bool = true;
     #[inline]
     unsafe fn borrow<'a>(raw: *const ()) -> Self::Ref<'a> {
         // SAFETY: the bytes are a `Value`'s non-zero word (caller contract).

@@ -6,7 +6,7 @@
 //! visits however many entries the tree holds. Plain trees keep no gaps: the same search then
 //! treats every child as a candidate and scans.
 
-use crate::node::Shape;
+use crate::node::{Enode, NodePtr, Shape};
 use crate::path::{Frame, Path};
 use crate::raw::RawTree;
 use crate::write::Piece;
@@ -117,17 +117,19 @@ impl RawTree {
                     (min, min + (size - 1))
                 });
             };
-            let internal = self.internal_shape();
-            let frame = Frame::new(root, internal, 0, u64::MAX);
             let search = Search {
-                internal,
+                internal: self.internal_shape(),
                 min,
                 max,
                 size,
-                rev,
                 lockless,
             };
-            match search.run(&frame) {
+            let found = if rev {
+                search.down(root, 0, u64::MAX)
+            } else {
+                search.up(root, 0, u64::MAX)
+            };
+            match found {
                 Ok(found) => return found.ok_or(Error::Busy),
                 Err(Replaced) => crate::sync::restarted(),
             }
@@ -138,60 +140,138 @@ impl RawTree {
 /// A lock-free search read a node that a writer had replaced.
 struct Replaced;
 
-/// One free-range search.
+/// One free-range search: the window `[min, max]` and the size of the hole.
+///
+/// Each node is scanned in one pass over its pivots, one pivot read per slot: walking down
+/// (highest hole first) slot `i` ends where slot `i + 1` began, walking up it starts where
+/// slot `i - 1` ended. In an allocation tree a child is entered only when its recorded gap
+/// can hold the hole; a plain tree has no gaps, so every child meeting the window is a
+/// candidate. A child that turns out to hold no fitting hole inside the window sends the
+/// scan on to its neighbour.
 struct Search {
     internal: Shape,
     min: u64,
     max: u64,
     size: u64,
-    rev: bool,
     lockless: bool,
 }
 
+type Found = Result<Option<(u64, u64)>, Replaced>;
+
 impl Search {
-    fn run(&self, f: &Frame) -> Result<Option<(u64, u64)>, Replaced> {
-        let visit = |i: usize| -> Result<Option<(u64, u64)>, Replaced> {
-            let (s, e) = (f.slot_min(i), f.slot_max(i));
-            if e < self.min || s > self.max {
-                return Ok(None);
-            }
-            let (lo, hi) = (s.max(self.min), e.min(self.max));
-            if f.leaf {
-                let empty = f.word(i).is_null();
-                if self.lockless && f.node.is_dead() {
-                    return Err(Replaced);
-                }
-                if !empty || span_len(lo, hi) < self.size {
-                    return Ok(None);
-                }
-                return Ok(Some(if self.rev {
-                    (hi - (self.size - 1), hi)
-                } else {
-                    (lo, lo + (self.size - 1))
-                }));
-            }
-            if f.shape == Shape::Arange && f.node.gap(i) < self.size {
-                return Ok(None);
-            }
-            let child = f.child(i, self.internal);
-            if self.lockless && f.node.is_dead() {
-                return Err(Replaced);
-            }
-            self.run(&child)
-        };
-        if self.rev {
-            for i in (0..=f.end).rev() {
-                if let Some(found) = visit(i)? {
-                    return Ok(Some(found));
-                }
-            }
+    /// The shape of a node reached through `enode`.
+    #[inline]
+    fn shape(&self, enode: Enode) -> Shape {
+        if enode.is_leaf() {
+            Shape::Range
         } else {
-            for i in 0..=f.end {
-                if let Some(found) = visit(i)? {
-                    return Ok(Some(found));
+            self.internal
+        }
+    }
+
+    /// The last index of slot `i` of a node covering `[.., node_max]`, for a slot in use.
+    #[inline]
+    fn slot_last(node: NodePtr, shape: Shape, i: usize, node_max: u64) -> u64 {
+        if i < shape.pivots() {
+            node.pivot(i)
+        } else {
+            node_max
+        }
+    }
+
+    /// Whether a lock-free search must start again: the node was replaced after it was read.
+    #[inline]
+    fn check(&self, node: NodePtr) -> Result<(), Replaced> {
+        if self.lockless && node.is_dead() {
+            Err(Replaced)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The highest fitting hole in the subtree of `enode`, which covers `[node_min, node_max]`
+    /// and meets the window.
+    fn down(&self, enode: Enode, node_min: u64, node_max: u64) -> Found {
+        let (node, shape, leaf) = (enode.node(), self.shape(enode), enode.is_leaf());
+        let top = self.max.min(node_max);
+        let mut i = node.offset_of(shape, top);
+        if shape == Shape::Arange {
+            i = i.min(node.meta().0);
+        }
+        // `hi` is the end of slot `i` clipped to the window; `last` its real end.
+        let mut last = Self::slot_last(node, shape, i, node_max);
+        let mut hi = top;
+        loop {
+            let first = if i == 0 {
+                node_min
+            } else {
+                node.pivot(i - 1) + 1
+            };
+            let lo = first.max(self.min);
+            if hi >= lo && span_len(lo, hi) >= self.size {
+                if leaf {
+                    if node.slot(shape, i).is_null() {
+                        self.check(node)?;
+                        return Ok(Some((hi - (self.size - 1), hi)));
+                    }
+                } else if shape != Shape::Arange || node.gap(i) >= self.size {
+                    let child = Enode::from_word(node.slot(shape, i)).expect("child");
+                    self.check(node)?;
+                    if let Some(found) = self.down(child, first, last)? {
+                        return Ok(Some(found));
+                    }
                 }
             }
+            if i == 0 || first <= self.min {
+                self.check(node)?;
+                return Ok(None);
+            }
+            i -= 1;
+            last = first - 1;
+            hi = last;
         }
-        Ok(None)
+    }
+
+    /// The lowest fitting hole in the subtree of `enode` (see [`down`](Self::down)).
+    fn up(&self, enode: Enode, node_min: u64, node_max: u64) -> Found {
+        let (node, shape, leaf) = (enode.node(), self.shape(enode), enode.is_leaf());
+        let bottom = self.min.max(node_min);
+        let end = if shape == Shape::Arange {
+            node.meta().0
+        } else {
+            shape.pivots()
+        };
+        let mut i = node.offset_of(shape, bottom).min(end);
+        let mut first = if i == 0 {
+            node_min
+        } else {
+            node.pivot(i - 1) + 1
+        };
+        loop {
+            let last = Self::slot_last(node, shape, i, node_max);
+            let lo = first.max(bottom);
+            let hi = last.min(self.max);
+            if hi >= lo && span_len(lo, hi) >= self.size {
+                if leaf {
+                    if node.slot(shape, i).is_null() {
+                        self.check(node)?;
+                        return Ok(Some((lo, lo + (self.size - 1))));
+                    }
+                } else if shape != Shape::Arange || node.gap(i) >= self.size {
+                    let child = Enode::from_word(node.slot(shape, i)).expect("child");
+                    self.check(node)?;
+                    if let Some(found) = self.up(child, first, last)? {
+                        return Ok(Some(found));
+                    }
+                }
+            }
+            // The last slot in use ends at the node's maximum.
+            if i >= end || last >= node_max || last >= self.max {
+                self.check(node)?;
+                return Ok(None);
+            }
+            i += 1;
+            first = last + 1;
+        }
     }
 }

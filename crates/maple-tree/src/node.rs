@@ -294,6 +294,10 @@ impl SpareNodes {
 }
 
 impl NodePtr {
+    /// A well-aligned stand-in that names no node, for unused places of fixed-size arrays.
+    /// Never dereferenced.
+    pub(crate) const DANGLING: NodePtr = NodePtr(NonNull::dangling());
+
     /// Allocates a zeroed node (no parent, no pivots, empty slots), or `None` when the
     /// allocator is out of memory.
     pub(crate) fn alloc() -> Option<NodePtr> {
@@ -301,6 +305,29 @@ impl NodePtr {
         if fault::should_fail() {
             return None;
         }
+        Self::alloc_memory()
+    }
+
+    /// A node whose data words are left unset, for a caller that writes every one of them
+    /// before anyone reads the node ([`copy_data_from`](Self::copy_data_from)): no zero fill.
+    /// No parent; `None` when the allocator is out of memory.
+    pub(crate) fn alloc_for_overwrite() -> Option<NodePtr> {
+        #[cfg(feature = "fault-injection")]
+        if fault::should_fail() {
+            return None;
+        }
+        #[cfg(not(loom))]
+        {
+            // SAFETY: the layout has a non-zero size.
+            let raw = unsafe { alloc::alloc::alloc(layout()) } as *mut Node;
+            let node = NonNull::new(raw)?;
+            check_alignment(core::hint::black_box(raw.addr()));
+            // SAFETY: allocated for a `Node`; written through a raw pointer because the rest of
+            // the node is not initialised yet (no reference to it may exist before).
+            unsafe { ptr::addr_of_mut!((*raw).parent).write(AtomicPtr::new(ptr::null_mut())) };
+            Some(NodePtr(node))
+        }
+        #[cfg(loom)]
         Self::alloc_memory()
     }
 
@@ -558,8 +585,25 @@ impl NodePtr {
         }
     }
 
-    /// Copies all 256 bytes of `src` except the parent word (used by duplication).
-    pub(crate) fn copy_data_from(self, src: NodePtr) {
+    /// Copies every data word of `src` (all but the parent word) into this node in one go, as
+    /// `__mt_dup` does.
+    ///
+    /// # Safety
+    /// This node is private to the caller (no other thread can see it), and no thread writes
+    /// `src` meanwhile (readers may read it).
+    pub(crate) unsafe fn copy_data_from(self, src: NodePtr) {
+        #[cfg(not(loom))]
+        // SAFETY: both nodes are allocated; the destination is private and nobody writes the
+        // source (caller contract), so a plain copy races with nothing. Atomics have the layout
+        // of their value and the words are initialised in `src`.
+        unsafe {
+            ptr::copy_nonoverlapping(
+                ptr::addr_of!((*src.0.as_ptr()).data).cast::<usize>(),
+                ptr::addr_of_mut!((*self.0.as_ptr()).data).cast::<usize>(),
+                DATA_WORDS,
+            )
+        };
+        #[cfg(loom)]
         for i in 0..DATA_WORDS {
             self.store_word(i, src.word(i).load(Ordering::Relaxed), Ordering::Relaxed);
         }
