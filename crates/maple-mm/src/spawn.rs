@@ -73,3 +73,18 @@ pub fn try_build_layout(extra: usize) -> Result<Mm, MmError> {
     }
     Ok(mm)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layout_above_the_map_count_limit_is_an_error() {
+        let ok = try_build_layout(5).expect("within the limit");
+        assert_eq!(ok.map_count(), BASE_VMAS + 5);
+        ok.exit();
+        // `maple spawn --vmas 65532` (issue 14, defect 6) panicked here.
+        let over = 65_532 - BASE_VMAS;
+        assert_eq!(try_build_layout(over).err(), Some(MmError::NoMem));
+    }
+}
