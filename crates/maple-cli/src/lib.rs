@@ -5,12 +5,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "tools")]
 pub mod compare;
+#[cfg(feature = "tools")]
 pub mod dump;
+pub mod fuzz_checks;
 pub mod input;
 pub mod maps;
+#[cfg(feature = "tools")]
 pub mod readers;
 pub mod replay;
+#[cfg(feature = "tools")]
 pub mod soak;
+#[cfg(feature = "tools")]
 pub mod spawn;
+#[cfg(feature = "tools")]
 pub mod table;

@@ -536,10 +536,7 @@ fn run_spawn(a: SpawnArgs) -> ExitCode {
         eprintln!("maple spawn: fork failed: {e}");
         return ExitCode::from(EXIT_CHECK);
     }
-    println!(
-        "forks per 10 s (seeds' table), {:.2} s per point",
-        a.seconds
-    );
+    println!("forks per 10 s (seeds' table), {} s per point", a.seconds);
     print!("{}", spawn::forks_table(&points));
     println!();
     println!("VMAs copied per second");
