@@ -16,6 +16,34 @@ pub const MAX_SECONDS: f64 = 7.0 * 86_400.0;
 /// Largest `SEQ n` a script may ask for, and largest `dump --seq`/`--random` size.
 pub const MAX_SEQ: u64 = 1_000_000;
 
+/// Largest input file read (a million-line script is about 20 MB): a bigger file, or an
+/// endless one like `/dev/zero`, is refused instead of filling memory.
+pub const MAX_INPUT_BYTES: u64 = 256 << 20;
+
+/// Reads a UTF-8 text file of at most [`MAX_INPUT_BYTES`]. Errors say which limit was hit or
+/// on which line the text stops being UTF-8.
+pub fn read_text(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("larger than {} MiB", MAX_INPUT_BYTES >> 20),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let ok = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = ok.iter().filter(|&&b| b == b'\n').count() + 1;
+        Error::new(
+            ErrorKind::InvalidData,
+            format!("line {line} is not UTF-8 text"),
+        )
+    })
+}
+
 /// `s` as it is when short, else its first [`EXCERPT_CHARS`] characters and `…`, so a
 /// megabyte-long bad token does not flood the terminal.
 pub fn excerpt(s: &str) -> String {
@@ -134,6 +162,19 @@ mod tests {
         assert_eq!(e.to_string(), "m:3: perms: bad");
         assert_eq!(InputError::new("bad").in_file("m").to_string(), "m: bad");
         assert_eq!(InputError::new("bad").to_string(), "bad");
+    }
+
+    #[test]
+    fn files_must_be_utf8_text_of_bounded_size() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t");
+        std::fs::write(&p, "a\nb\n").unwrap();
+        assert_eq!(read_text(&p).unwrap(), "a\nb\n");
+        std::fs::write(&p, b"a\nb\n\xff\n").unwrap();
+        let e = read_text(&p).unwrap_err();
+        assert_eq!(e.to_string(), "line 3 is not UTF-8 text");
+        let e = read_text(std::path::Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(e.to_string(), "larger than 256 MiB");
     }
 
     #[test]

@@ -373,7 +373,7 @@ fn run_dump(a: DumpArgs) -> ExitCode {
         TreeKind::Plain
     };
     if let Some(path) = &a.script {
-        let text = match std::fs::read_to_string(path) {
+        let text = match input::read_text(path) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("maple dump: cannot read {}: {e}", path.display());
@@ -472,7 +472,7 @@ fn run_spawn(a: SpawnArgs) -> ExitCode {
     // (label, parent) pairs: the seed layouts, or one real layout.
     let layouts: Vec<(String, maple_mm::Mm)> = match &a.maps {
         Some(path) => {
-            let text = match std::fs::read_to_string(path) {
+            let text = match input::read_text(path) {
                 Ok(t) => t,
                 Err(e) => {
                     return input_error("spawn", format!("{}: cannot read: {e}", path.display()))

@@ -1445,7 +1445,7 @@ pub fn replay_until_with(
 
 /// Reads and replays one script file.
 pub fn replay_file(path: &Path, validate: Validate) -> Result<Tally, ReplayError> {
-    let text = std::fs::read_to_string(path).map_err(|error| ReplayError::Io {
+    let text = crate::input::read_text(path).map_err(|error| ReplayError::Io {
         path: path.to_path_buf(),
         error,
     })?;

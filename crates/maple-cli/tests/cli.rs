@@ -94,6 +94,19 @@ fn replay_reports_each_bad_file_and_keeps_the_others() {
     let (code, _, err) = run(&["replay", path(empty.path())]);
     assert_eq!(code, 2);
     assert!(err.contains("no .txt scripts"), "{err}");
+
+    // Endless or binary input is refused, not read into memory without end.
+    let (code, _, err) = run(&["replay", "/dev/zero"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("/dev/zero: cannot read: larger than 256 MiB"),
+        "{err}"
+    );
+    let bin = d.path().join("bin.txt");
+    std::fs::write(&bin, b"INIT 0\n\xc3\x28\n").unwrap();
+    let (code, _, err) = run(&["dump", "--script", path(&bin)]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 2 is not UTF-8 text"), "{err}");
 }
 
 /// Defect 7: `SEQ 18446744073709551615` never ended; now it is an input error.
