@@ -19,6 +19,27 @@ use maple_cli::replay::{self, Outcome, ReplayedTree, Validate};
 use maple_cli::{dump, maps, readers, soak, spawn};
 use maple_tree::{Entry, MapleTree, TreeKind};
 
+/// Writes to stdout. A closed stdout (`maple compare | head`) ends the program quietly with
+/// success, as the reader asked for no more, instead of panicking in `print!`.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if write!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 /// Exit code of a failed check.
 const EXIT_CHECK: u8 = 1;
 /// Exit code of a usage or input error (clap uses it too).
@@ -289,13 +310,17 @@ fn run_replay(a: ReplayArgs) -> ExitCode {
         Outcome::Ran(t) => {
             if !quiet {
                 for f in t.failures.iter().chain(&t.height_failures) {
-                    println!("{f}");
+                    outln!("{f}");
                 }
             }
             if verbose {
-                println!(
+                outln!(
                     "file {name} — {} ops, {} passed, {} failed; heights {} passed, {} failed",
-                    t.ops, t.passed, t.failed, t.height_passed, t.height_failed
+                    t.ops,
+                    t.passed,
+                    t.failed,
+                    t.height_passed,
+                    t.height_failed
                 );
             }
         }
@@ -312,7 +337,7 @@ fn run_replay(a: ReplayArgs) -> ExitCode {
     };
     let t = &run.total;
     if !quiet {
-        println!(
+        outln!(
             "{} file(s), {} operations; validated {}: {} validation(s)",
             t.files,
             t.ops,
@@ -324,11 +349,11 @@ fn run_replay(a: ReplayArgs) -> ExitCode {
             t.validations
         );
         if !run.errors.is_empty() {
-            println!("{} file(s) could not be replayed", run.errors.len());
+            outln!("{} file(s) could not be replayed", run.errors.len());
         }
-        println!("{}", t.height_summary());
+        outln!("{}", t.height_summary());
     }
-    println!("{}", t.summary());
+    outln!("{}", t.summary());
     if !run.errors.is_empty() {
         ExitCode::from(EXIT_INPUT)
     } else if t.failed > 0 {
@@ -341,7 +366,7 @@ fn run_replay(a: ReplayArgs) -> ExitCode {
 fn output<E: Entry>(tree: &MapleTree<E>, svg: Option<&PathBuf>, title: &str) -> ExitCode {
     match svg {
         None => {
-            print!("{}", tree.dump());
+            out!("{}", tree.dump());
             ExitCode::SUCCESS
         }
         Some(path) => {
@@ -349,7 +374,7 @@ fn output<E: Entry>(tree: &MapleTree<E>, svg: Option<&PathBuf>, title: &str) -> 
             let doc = dump::render_svg(&nodes, title);
             match std::fs::write(path, doc) {
                 Ok(()) => {
-                    println!(
+                    outln!(
                         "wrote {} ({} nodes, {} entries)",
                         path.display(),
                         nodes.len(),
@@ -445,17 +470,17 @@ fn run_compare(a: CompareArgs) -> ExitCode {
         bar.inc(1);
     });
     bar.finish_and_clear();
-    print!("{}", compare::ratio_tables(&ms));
+    out!("{}", compare::ratio_tables(&ms));
     let csv = a.out.join("compare.csv");
     if let Err(e) = std::fs::write(&csv, compare::to_csv(&ms)) {
         eprintln!("maple compare: cannot write {}: {e}", csv.display());
         return ExitCode::from(2);
     }
-    println!("wrote {}", csv.display());
+    outln!("wrote {}", csv.display());
     match compare::write_charts(&ms, &a.out) {
         Ok(paths) => {
             for p in paths {
-                println!("wrote {}", p.display());
+                outln!("wrote {}", p.display());
             }
             ExitCode::SUCCESS
         }
@@ -536,19 +561,19 @@ fn run_spawn(a: SpawnArgs) -> ExitCode {
         eprintln!("maple spawn: fork failed: {e}");
         return ExitCode::from(EXIT_CHECK);
     }
-    println!("forks per 10 s (seeds' table), {} s per point", a.seconds);
-    print!("{}", spawn::forks_table(&points));
-    println!();
-    println!("VMAs copied per second");
-    print!("{}", spawn::vmas_table(&points));
+    outln!("forks per 10 s (seeds' table), {} s per point", a.seconds);
+    out!("{}", spawn::forks_table(&points));
+    outln!();
+    outln!("VMAs copied per second");
+    out!("{}", spawn::vmas_table(&points));
     let csv = a.out.join("spawn.csv");
     if let Err(e) = std::fs::write(&csv, spawn::to_csv(&points)) {
         return input_error("spawn", format!("cannot write {}: {e}", csv.display()));
     }
-    println!("wrote {}", csv.display());
+    outln!("wrote {}", csv.display());
     match spawn::write_chart(&points, &a.out) {
         Ok(p) => {
-            println!("wrote {}", p.display());
+            outln!("wrote {}", p.display());
             ExitCode::SUCCESS
         }
         Err(e) => input_error("spawn", e),
@@ -572,7 +597,7 @@ fn run_readers(a: ReadersArgs) -> ExitCode {
     }
     cfg.inject_fault = a.inject_fault;
     let report = readers::run(&cfg, |what| eprintln!("measuring {what}"));
-    print!("{}", report.render());
+    out!("{}", report.render());
     if report.wrong() > 0 {
         eprintln!(
             "maple readers: {} lookup(s) answered wrongly",
@@ -590,7 +615,7 @@ fn run_faults(a: FaultsArgs) -> ExitCode {
         ..Default::default()
     };
     let r = maple_mm::faults::run(cfg);
-    println!(
+    outln!(
         "{} fault thread(s), {} VMAs x {} pages, writer {}, {:.2} s per mode",
         r.config.threads,
         r.config.vmas,
@@ -618,8 +643,8 @@ fn run_faults(a: FaultsArgs) -> ExitCode {
             m.wrong_vma.to_string(),
         ]);
     }
-    print!("{}", maple_cli::table::render(&t));
-    println!("per-VMA locks / mmap lock: {:.2}x", r.speedup());
+    out!("{}", maple_cli::table::render(&t));
+    outln!("per-VMA locks / mmap lock: {:.2}x", r.speedup());
     let wrong = r.per_vma.wrong_vma + r.mmap_lock.wrong_vma;
     if wrong > 0 {
         eprintln!("maple faults: {wrong} fault(s) resolved to the wrong VMA");
@@ -645,7 +670,7 @@ fn run_soak(a: SoakArgs) -> ExitCode {
             report.failures as usize - report.messages.len()
         );
     }
-    println!("{report}");
+    outln!("{report}");
     if report.ok() {
         ExitCode::SUCCESS
     } else {
@@ -657,20 +682,28 @@ fn run_soak(a: SoakArgs) -> ExitCode {
 fn run_diff_kernel(a: DiffKernelArgs) -> ExitCode {
     match maple_mm::kernel_diff::run(a.steps, a.seed) {
         Ok(r) => {
-            println!(
+            outln!(
                 "{} steps (seed {}): mmap {}, munmap {}, mprotect {}, madvise {}, touch {}",
-                r.steps, a.seed, r.ops[0], r.ops[1], r.ops[2], r.ops[3], r.ops[4]
+                r.steps,
+                a.seed,
+                r.ops[0],
+                r.ops[1],
+                r.ops[2],
+                r.ops[3],
+                r.ops[4]
             );
-            println!(
+            outln!(
                 "failed calls (same error in kernel and model): {}, max VMAs in region: {}",
-                r.failed_calls, r.max_vmas
+                r.failed_calls,
+                r.max_vmas
             );
-            println!(
+            outln!(
                 "layout mismatches: {}, return-code mismatches: {}",
-                r.mismatches, r.errno_mismatches
+                r.mismatches,
+                r.errno_mismatches
             );
             if let Some(m) = &r.first_mismatch {
-                println!("first mismatch: {m}");
+                outln!("first mismatch: {m}");
             }
             if r.mismatches + r.errno_mismatches == 0 {
                 ExitCode::SUCCESS

@@ -495,3 +495,27 @@ fn diff_kernel_agrees_with_the_model() {
         "{out}"
     );
 }
+
+/// `maple dump --seq 100000 | head -1`: a closed stdout ends the command quietly, without
+/// the panic `print!` makes on a broken pipe.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_maple"))
+        .args(["dump", "--seq", "100000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone: the rest of the dump meets a closed pipe.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(first.starts_with("maple tree"), "{first}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
