@@ -29,7 +29,7 @@ fn alone_and_with_writer<R: Fn(u64) -> bool + Sync, W: Fn(&mut Rng) + Sync>(
     let stop = AtomicBool::new(false);
     thread::scope(|s| {
         s.spawn(|| {
-            let mut rng = Rng::new(99);
+            let mut rng = Rng::with_seed(99);
             while !stop.load(Ordering::Relaxed) {
                 if writing.load(Ordering::Relaxed) {
                     write(&mut rng);
@@ -43,11 +43,11 @@ fn alone_and_with_writer<R: Fn(u64) -> bool + Sync, W: Fn(&mut Rng) + Sync>(
             g.bench_function(format!("{name}/{tag}"), |b| {
                 b.iter_custom(|iters| {
                     writing.store(with_writer, Ordering::Relaxed);
-                    let mut rng = Rng::new(7);
+                    let mut rng = Rng::with_seed(7);
                     let start = Instant::now();
                     let mut hits = 0u64;
                     for _ in 0..iters {
-                        hits += u64::from(read(rng.below(10 * N as u64)));
+                        hits += u64::from(read(rng.u64(..10 * N as u64)));
                     }
                     let elapsed = start.elapsed();
                     writing.store(false, Ordering::Relaxed);
@@ -62,8 +62,8 @@ fn alone_and_with_writer<R: Fn(u64) -> bool + Sync, W: Fn(&mut Rng) + Sync>(
 
 /// Writer keys live above the readers' range, so readers always look at untouched entries.
 fn writer_range(rng: &mut Rng) -> (u64, u64) {
-    let f = 20 * N as u64 + rng.below(10 * N as u64);
-    (f, f + rng.below(8))
+    let f = 20 * N as u64 + rng.u64(..10 * N as u64);
+    (f, f + rng.u64(..8))
 }
 
 fn readers(c: &mut Criterion) {
@@ -82,7 +82,7 @@ fn readers(c: &mut Criterion) {
         &|rng| {
             let (f, l) = writer_range(rng);
             let mut w = tree.write();
-            if rng.below(2) == 0 {
+            if rng.u64(..2) == 0 {
                 w.store_range(f..=l, Value::new(f)).unwrap();
             } else {
                 w.erase_range(f..=l).unwrap();
@@ -96,7 +96,7 @@ fn readers(c: &mut Criterion) {
         &|rng| {
             let (f, l) = writer_range(rng);
             let mut m = map.write().unwrap();
-            if rng.below(2) == 0 {
+            if rng.u64(..2) == 0 {
                 m.insert(f, (l, f));
             } else {
                 m.remove(&f);
@@ -112,7 +112,7 @@ fn readers(c: &mut Criterion) {
         },
         &|rng| {
             let (f, l) = writer_range(rng);
-            if rng.below(2) == 0 {
+            if rng.u64(..2) == 0 {
                 skip.insert(f, (l, f));
             } else {
                 skip.remove(&f);
@@ -126,14 +126,14 @@ fn stores(c: &mut Criterion) {
     let mut g = c.benchmark_group("store_mode");
     let mut owned = maple(N, TreeKind::Plain);
     let shared = RcuMapleTree::from_tree(maple(N, TreeKind::Plain));
-    let mut rng = Rng::new(3);
+    let mut rng = Rng::with_seed(3);
     g.bench_function("owned", |b| {
         b.iter(|| {
             let (f, l) = writer_range(&mut rng);
             owned.store_range(f..=l, Value::new(f)).unwrap();
         })
     });
-    let mut rng = Rng::new(3);
+    let mut rng = Rng::with_seed(3);
     g.bench_function("shared", |b| {
         b.iter(|| {
             let (f, l) = writer_range(&mut rng);

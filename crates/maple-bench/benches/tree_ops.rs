@@ -43,9 +43,9 @@ fn store(c: &mut Criterion) {
 }
 
 fn keys(n: usize) -> Vec<u64> {
-    let mut rng = Rng::new(n as u64);
+    let mut rng = Rng::with_seed(n as u64);
     (0..n.min(100_000))
-        .map(|_| rng.below(10 * n as u64))
+        .map(|_| rng.u64(..10 * n as u64))
         .collect()
 }
 
@@ -98,7 +98,7 @@ fn erase(c: &mut Criterion) {
     let mut g = c.benchmark_group("erase_random");
     for n in SIZES {
         let mut order: Vec<u64> = (0..n as u64).collect();
-        Rng::new(7).shuffle(&mut order);
+        Rng::with_seed(7).shuffle(&mut order);
         g.throughput(Throughput::Elements(n as u64));
         g.bench_function(BenchmarkId::new("maple", n), |b| {
             b.iter_batched(

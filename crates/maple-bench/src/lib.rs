@@ -26,8 +26,8 @@ pub fn quick_criterion() -> Criterion {
         .configure_from_args()
 }
 
-/// The workload generator shared with the `maple` command (SplitMix64).
-pub use maple_cli::rng::Rng;
+/// The workload generator shared with the `maple` command (`fastrand`, seeded).
+pub use fastrand::Rng;
 
 /// `(first, last, value)` of range `i`.
 pub fn range_of(i: u64) -> (u64, u64, u64) {
@@ -85,12 +85,12 @@ pub fn nodit(n: usize) -> NoditMap<u64, Interval<u64>, u64> {
 /// Ranges of `n` slots with random runs erased: returns the kept `(first, last)` ranges
 /// (ascending) and the sizes of all holes inside `[0, 10 n)`, largest first.
 pub fn holey_ranges(n: usize, seed: u64) -> (Vec<(u64, u64)>, Vec<u64>) {
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng::with_seed(seed);
     let mut kept = Vec::with_capacity(n);
     let mut i = 0u64;
     while i < n as u64 {
-        if rng.below(10) == 0 {
-            i += 1 + rng.below(8); // erase a run of 1..=8 ranges
+        if rng.u64(..10) == 0 {
+            i += 1 + rng.u64(..8); // erase a run of 1..=8 ranges
             continue;
         }
         let (f, l, _) = range_of(i);

@@ -21,8 +21,11 @@ use maple_tree::{MapleTree, TreeKind, Value};
 use nodit::interval::ii;
 use nodit::{Interval, NoditMap};
 use rangemap::RangeInclusiveMap;
+use serde::Serialize;
 
-use crate::rng::Rng;
+use crate::table;
+
+use fastrand::Rng;
 
 /// A workload of the comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -447,7 +450,7 @@ const GAP_SIZE: u64 = 10;
 /// Runs every workload for one structure at one size. `None` means not applicable.
 pub fn measure<M: RangeMapLike>(w: Workload, n: usize, cfg: &CompareConfig) -> Option<f64> {
     let per = |d: Duration, ops: usize| d.as_nanos() as f64 / ops.max(1) as f64;
-    let mut rng = Rng::new(cfg.seed ^ n as u64);
+    let mut rng = Rng::with_seed(cfg.seed ^ n as u64);
     match w {
         Workload::Store => {
             let d = timed(cfg.min_time, || {
@@ -461,7 +464,7 @@ pub fn measure<M: RangeMapLike>(w: Workload, n: usize, cfg: &CompareConfig) -> O
         }
         Workload::Load => {
             let m = build::<M>(n, false);
-            let keys: Vec<u64> = (0..n).map(|_| rng.below(10 * n as u64)).collect();
+            let keys: Vec<u64> = (0..n).map(|_| rng.u64(..10 * n as u64)).collect();
             let d = timed(cfg.min_time, || {
                 let t = Instant::now();
                 let mut hits = 0u64;
@@ -500,12 +503,12 @@ pub fn measure<M: RangeMapLike>(w: Workload, n: usize, cfg: &CompareConfig) -> O
         Workload::GapRev => {
             let mut m = build::<M>(n, true);
             for i in 0..n as u64 {
-                if rng.below(100) == 0 {
+                if rng.u64(..100) == 0 {
                     m.erase(10 * i, 10 * i + 5);
                 }
             }
             let queries = (n / 10).clamp(10, 1000);
-            let his: Vec<u64> = (0..queries).map(|_| rng.below(10 * n as u64)).collect();
+            let his: Vec<u64> = (0..queries).map(|_| rng.u64(..10 * n as u64)).collect();
             let d = timed(cfg.min_time, || {
                 let t = Instant::now();
                 let mut found = 0u64;
@@ -544,8 +547,8 @@ mod rcu {
     use std::sync::RwLock;
 
     pub fn measure(imp: Impl, n: usize, cfg: &CompareConfig) -> Option<f64> {
-        let mut rng = Rng::new(cfg.seed);
-        let keys: Vec<u64> = (0..n).map(|_| rng.below(10 * n as u64)).collect();
+        let mut rng = Rng::with_seed(cfg.seed);
+        let keys: Vec<u64> = (0..n).map(|_| rng.u64(..10 * n as u64)).collect();
         let stop = AtomicBool::new(false);
         let per = |d: Duration| d.as_nanos() as f64 / n.max(1) as f64;
         match imp {
@@ -668,54 +671,58 @@ fn sizes(ms: &[Measurement]) -> Vec<usize> {
 /// (above 1.0 = the tree is faster; `-` = not applicable).
 pub fn ratio_tables(ms: &[Measurement]) -> String {
     let mut s = String::new();
+    let mut header = vec!["workload", "maple ns/op"];
+    header.extend(Impl::ALL[1..].iter().map(|i| i.name()));
     for n in sizes(ms) {
         let _ = writeln!(
             s,
             "n = {n}: peer time / tree time (> 1: the tree is faster)"
         );
-        let _ = write!(s, "{:<10} {:>12}", "workload", "maple ns/op");
-        for imp in &Impl::ALL[1..] {
-            let _ = write!(s, " {:>10}", imp.name());
-        }
-        s.push('\n');
+        let mut t = table::new(&header);
         for w in Workload::ALL {
-            let Some(t) = find(ms, w, n, Impl::Maple) else {
+            let Some(tree) = find(ms, w, n, Impl::Maple) else {
                 continue;
             };
-            let _ = write!(s, "{:<10} {:>12.1}", w.name(), t);
+            let mut row = vec![w.name().to_string(), format!("{tree:.1}")];
             for &imp in &Impl::ALL[1..] {
-                match ratio(ms, w, n, imp) {
-                    Some(r) => {
-                        let _ = write!(s, " {:>10.2}", r);
-                    }
-                    None => {
-                        let _ = write!(s, " {:>10}", "-");
-                    }
-                }
+                row.push(ratio(ms, w, n, imp).map_or("-".into(), |r| format!("{r:.2}")));
             }
-            s.push('\n');
+            t.add_row(row);
         }
+        s.push_str(&table::render(&t));
         s.push('\n');
     }
     s
 }
 
+/// One row of `compare.csv`.
+#[derive(Debug, Serialize)]
+struct CsvRow {
+    workload: &'static str,
+    size: usize,
+    #[serde(rename = "impl")]
+    imp: &'static str,
+    ns_per_op: f64,
+    /// Empty when the tree's own time is missing.
+    ratio_vs_maple: Option<f64>,
+}
+
 /// CSV: `workload,size,impl,ns_per_op,ratio_vs_maple`.
 pub fn to_csv(ms: &[Measurement]) -> String {
-    let mut s = String::from("workload,size,impl,ns_per_op,ratio_vs_maple\n");
+    let round = |v: f64, k: f64| (v * k).round() / k;
+    let mut w = csv::Writer::from_writer(Vec::new());
     for m in ms {
-        let r = ratio(ms, m.workload, m.size, m.imp).map_or(String::new(), |r| format!("{r:.4}"));
-        let _ = writeln!(
-            s,
-            "{},{},{},{:.2},{}",
-            m.workload.name(),
-            m.size,
-            m.imp.name(),
-            m.ns_per_op,
-            r
-        );
+        let row = CsvRow {
+            workload: m.workload.name(),
+            size: m.size,
+            imp: m.imp.name(),
+            ns_per_op: round(m.ns_per_op, 100.0),
+            ratio_vs_maple: ratio(ms, m.workload, m.size, m.imp).map(|r| round(r, 10_000.0)),
+        };
+        // Writing plain numbers and names into memory cannot fail.
+        let _ = w.serialize(row);
     }
-    s
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 fn chart_err<E: std::fmt::Debug>(e: E) -> io::Error {
@@ -884,6 +891,11 @@ mod tests {
         assert!(t.contains("2.50"));
         let csv = to_csv(&ms);
         assert_eq!(csv.lines().count(), 3);
-        assert!(csv.contains("load,10,btreemap,25.00,2.5000"));
+        assert_eq!(
+            csv.lines().next(),
+            Some("workload,size,impl,ns_per_op,ratio_vs_maple")
+        );
+        assert!(csv.contains("load,10,btreemap,25.0,2.5"), "{csv}");
+        assert!(csv.contains("load,10,maple,10.0,1.0"), "{csv}");
     }
 }

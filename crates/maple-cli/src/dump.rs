@@ -5,9 +5,12 @@
 use std::fmt::Write as _;
 use std::ops::RangeInclusive;
 
+use svg::node::element::{Group, Line, Rectangle, Text};
+use svg::Document;
+
 use maple_tree::{Entry, MapleTree, NodeInfo, TreeKind, Value};
 
-use crate::rng::Rng;
+use fastrand::Rng;
 
 /// One node as drawn: a copy of what [`MapleTree::visit_nodes`] reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,12 +80,6 @@ const ROW_H: f64 = 15.0;
 const CHAR_W: f64 = 7.2;
 const GAP_X: f64 = 14.0;
 const LEVEL_GAP: f64 = 60.0;
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
 
 /// Text rows drawn inside a node's box.
 fn rows(n: &NodeView) -> Vec<String> {
@@ -156,50 +153,65 @@ pub fn render_svg(nodes: &[NodeView], title: &str) -> String {
         .fold(300.0f64, f64::max)
         + 10.0;
     let total_h = level_y[depth] + level_h[depth] + 20.0;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{total_w:.0}" height="{total_h:.0}" viewBox="0 0 {total_w:.0} {total_h:.0}" font-family="monospace" font-size="12">"#
-    );
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="10" y="20" font-size="14">{} — {} node(s), height {}</text>"#,
-        esc(title),
-        nodes.len(),
-        if nodes.is_empty() { 0 } else { depth + 1 }
-    );
+    let (w, h) = (total_w.round(), total_h.round());
+    let mut doc = Document::new()
+        .set("width", w)
+        .set("height", h)
+        .set("viewBox", (0, 0, w, h))
+        .set("font-family", "monospace")
+        .set("font-size", 12)
+        .add(
+            Rectangle::new()
+                .set("width", "100%")
+                .set("height", "100%")
+                .set("fill", "white"),
+        )
+        .add(
+            Text::new(format!(
+                "{title} — {} node(s), height {}",
+                nodes.len(),
+                if nodes.is_empty() { 0 } else { depth + 1 }
+            ))
+            .set("x", 10)
+            .set("y", 20)
+            .set("font-size", 14),
+        );
+    let r1 = |v: f64| (v * 10.0).round() / 10.0;
     for (i, p) in parent.iter().enumerate() {
         if let Some(p) = *p {
-            let (x1, y1) = (x[p] + width[p] / 2.0, level_y[nodes[p].depth] + height[p]);
-            let (x2, y2) = (x[i] + width[i] / 2.0, level_y[nodes[i].depth]);
-            let _ = writeln!(
-                s,
-                r##"<line class="edge" x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" stroke="#555"/>"##
+            doc = doc.add(
+                Line::new()
+                    .set("class", "edge")
+                    .set("x1", r1(x[p] + width[p] / 2.0))
+                    .set("y1", r1(level_y[nodes[p].depth] + height[p]))
+                    .set("x2", r1(x[i] + width[i] / 2.0))
+                    .set("y2", r1(level_y[nodes[i].depth]))
+                    .set("stroke", "#555"),
             );
         }
     }
     for (i, n) in nodes.iter().enumerate() {
         let y = level_y[n.depth];
         let fill = if n.is_leaf { "#e8f4e8" } else { "#e8eef8" };
-        let _ = writeln!(
-            s,
-            r##"<g class="node"><rect x="{:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{fill}" stroke="#333"/>"##,
-            x[i], width[i], height[i]
+        let mut g = Group::new().set("class", "node").add(
+            Rectangle::new()
+                .set("x", r1(x[i]))
+                .set("y", r1(y))
+                .set("width", r1(width[i]))
+                .set("height", r1(height[i]))
+                .set("fill", fill)
+                .set("stroke", "#333"),
         );
-        for (r, line) in text[i].iter().enumerate() {
-            let _ = writeln!(
-                s,
-                r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
-                x[i] + 6.0,
-                y + 4.0 + ROW_H * (r as f64 + 0.8),
-                esc(line)
+        for (row, line) in text[i].iter().enumerate() {
+            g = g.add(
+                Text::new(line.as_str())
+                    .set("x", r1(x[i] + 6.0))
+                    .set("y", r1(y + 4.0 + ROW_H * (row as f64 + 0.8))),
             );
         }
-        let _ = writeln!(s, "</g>");
+        doc = doc.add(g);
     }
-    s.push_str("</svg>\n");
-    s
+    format!("{doc}\n")
 }
 
 /// A tree holding `i` at `[i, i]` for `i = 0..=n` (the scripts' `SEQ n`).
@@ -215,13 +227,13 @@ pub fn seq_tree(n: u64, kind: TreeKind) -> MapleTree<Value> {
 /// A tree after `n` random stores (one in five a NULL store) over `[0, 10 n]`.
 pub fn random_tree(n: u64, seed: u64, kind: TreeKind) -> MapleTree<Value> {
     let mut t = MapleTree::with_kind(kind);
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng::with_seed(seed);
     let span = n.saturating_mul(10).max(10);
     for _ in 0..n {
-        let first = rng.below(span);
-        let last = first.saturating_add(rng.below(20));
+        let first = rng.u64(..span);
+        let last = first.saturating_add(rng.u64(..20));
         let r: RangeInclusive<u64> = first..=last;
-        if rng.below(5) == 0 {
+        if rng.u64(..5) == 0 {
             let _ = t.erase_range(r);
         } else {
             let _ = t.store_range(r, Value::new(first));

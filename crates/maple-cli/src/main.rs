@@ -1,18 +1,55 @@
 //! `maple`: command-line tools for the maple tree.
+//!
+//! Exit codes: 0 success (a missed performance target is reported as `target missed: ...`
+//! and is not a failure), 1 a failed check (wrong answer, failed expectation, invalid tree,
+//! leaked or double-dropped entry), 2 a usage or input error (one message naming the file,
+//! line and field).
 #![forbid(unsafe_code)]
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 use maple_cli::compare::{self, CompareConfig};
-use maple_cli::dump;
-use maple_cli::readers;
-use maple_cli::replay::{self, ReplayedTree};
-use maple_cli::spawn;
+use maple_cli::input::{self, MAX_SECONDS, MAX_SEQ, MAX_THREADS};
+use maple_cli::replay::{self, Outcome, ReplayedTree, Validate};
+use maple_cli::{dump, maps, readers, soak, spawn};
 use maple_tree::{Entry, MapleTree, TreeKind};
 
+/// Writes to stdout. A closed stdout (`maple compare | head`) ends the program quietly with
+/// success, as the reader asked for no more, instead of panicking in `print!`.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if write!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+/// Exit code of a failed check.
+const EXIT_CHECK: u8 = 1;
+/// Exit code of a usage or input error (clap uses it too).
+const EXIT_INPUT: u8 = 2;
+
 /// Command-line tools for the maple tree.
+///
+/// Exit codes: 0 success; 1 a failed check (wrong answer, failed expectation, invalid tree,
+/// leaked or double-dropped entry); 2 a usage or input error. A missed performance target is
+/// printed as `target missed: ...` and is not a failure.
 #[derive(Parser, Debug)]
 #[command(name = "maple", version, about, propagate_version = true)]
 struct Cli {
@@ -22,10 +59,12 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Replay conformance scripts (files or directories of .txt files) and check every
-    /// expectation. Ends with `N passed, N failed`; exit 1 on a failure, 2 on bad input.
+    /// Replay conformance scripts (files, or folders searched for .txt files; with no path,
+    /// the scripts built into the binary) and check every expectation. Ends with
+    /// `N passed, N failed`; exit 1 on a failed check, 2 on a bad file (the others still run).
     Replay(ReplayArgs),
-    /// Print a tree's nodes as text, or draw them as an SVG picture (--svg).
+    /// Print a tree's nodes as text, or draw them as an SVG picture (--svg). Exit 1 when a
+    /// --script's expectations fail.
     Dump(DumpArgs),
     /// Time the tree against other range maps and write ratio tables, CSV and charts.
     Compare(CompareArgs),
@@ -39,20 +78,97 @@ enum Cmd {
     /// Random mmap/munmap/mprotect/madvise against the running kernel, compared with the
     /// model after every step (Linux only).
     DiffKernel(DiffKernelArgs),
+    /// One writer and several lock-free readers on a shared tree for a long time: every
+    /// reader answer, every entry drop and the tree's invariants are checked. Exit 1 on any
+    /// fault; ends with a one-line summary.
+    Soak(SoakArgs),
+}
+
+/// A clap value parser from a plain function, whose error message is the function's own
+/// (clap's would quote the whole bad value, however long).
+#[derive(Clone)]
+struct Checked<T>(fn(&str) -> Result<T, String>);
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Checked<T> {
+    type Value = T;
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        let name = arg.map_or_else(|| "value".to_string(), |a| a.to_string());
+        let text = value.to_str().ok_or_else(|| {
+            clap::Error::raw(
+                ErrorKind::InvalidUtf8,
+                format!("{name}: the value is not UTF-8\n"),
+            )
+            .with_cmd(cmd)
+        })?;
+        (self.0)(text).map_err(|why| {
+            clap::Error::raw(ErrorKind::ValueValidation, format!("{name}: {why}\n")).with_cmd(cmd)
+        })
+    }
+}
+
+fn spawn_secs(s: &str) -> Result<f64, String> {
+    input::seconds(s, 86_400.0)
+}
+fn mode_secs(s: &str) -> Result<f64, String> {
+    input::seconds(s, 3_600.0)
+}
+fn soak_secs(s: &str) -> Result<f64, String> {
+    input::seconds(s, MAX_SECONDS)
+}
+fn threads(s: &str) -> Result<usize, String> {
+    input::bounded_u64(s, 1, MAX_THREADS as u64).map(|v| v as usize)
+}
+fn seq_size(s: &str) -> Result<u64, String> {
+    input::bounded_u64(s, 0, MAX_SEQ)
+}
+fn random_size(s: &str) -> Result<u64, String> {
+    input::bounded_u64(s, 1, MAX_SEQ)
+}
+fn any_u64(s: &str) -> Result<u64, String> {
+    input::bounded_u64(s, 0, u64::MAX)
+}
+fn steps(s: &str) -> Result<u64, String> {
+    input::bounded_u64(s, 1, 1_000_000)
+}
+fn line_number(s: &str) -> Result<usize, String> {
+    input::bounded_u64(s, 1, usize::MAX as u64).map(|v| v as usize)
+}
+
+#[derive(Args, Debug)]
+struct SoakArgs {
+    /// How long the writer runs, in seconds (above 0, at most a week: 604800).
+    #[arg(long, value_name = "S", default_value = "20", value_parser = Checked(soak_secs))]
+    seconds: f64,
+    /// Threads: one writer and THREADS - 1 readers (at least one reader); 1..=256.
+    #[arg(long, value_name = "T", default_value = "2", value_parser = Checked(threads))]
+    threads: usize,
+    /// Seed of the writer's operations.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = Checked(any_u64))]
+    seed: u64,
+    /// Test hook: the writer breaks the readers' region once (the run must fail).
+    #[arg(long, hide = true)]
+    inject_fault: bool,
 }
 
 #[derive(Args, Debug)]
 struct SpawnArgs {
-    /// Seconds of fork+exit cycles per (VMA count, strategy) point.
-    #[arg(long, value_name = "S", default_value_t = spawn::DEFAULT_SECONDS, value_parser = positive_secs)]
+    /// Seconds of fork+exit cycles per (VMA count, strategy) point (above 0, at most 86400).
+    #[arg(long, value_name = "S", default_value_t = spawn::DEFAULT_SECONDS, value_parser = Checked(spawn_secs))]
     seconds: f64,
-    /// Comma-separated VMA counts (each >= 21).
-    #[arg(long, value_name = "LIST", value_parser = parse_vma_list, conflicts_with = "maps")]
+    /// Comma-separated VMA counts, each from 21 (the base layout) to 65530 (the map-count
+    /// limit).
+    #[arg(long, value_name = "LIST", value_parser = Checked(parse_vma_list), conflicts_with = "maps")]
     vmas: Option<VmaList>,
     /// Output directory for CSV and the SVG chart.
     #[arg(long, value_name = "DIR", default_value = "out/spawn")]
     out: PathBuf,
-    /// Fork the layout of this /proc/PID/maps file instead of the seed layouts.
+    /// Fork the layout of this /proc/PID/maps file instead of the seed layouts (at least one
+    /// VMA, at most 65530).
     #[arg(long, value_name = "FILE")]
     maps: Option<PathBuf>,
 }
@@ -71,25 +187,28 @@ struct ReadersArgs {
     /// Lookups per phase.
     #[arg(long, value_name = "L", value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     lookups: Option<u64>,
+    /// Test hook: writes land where the reader looks (the run must fail).
+    #[arg(long, hide = true)]
+    inject_fault: bool,
 }
 
 #[derive(Args, Debug)]
 struct FaultsArgs {
-    /// Fault threads.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
-    threads: u16,
-    /// Seconds per locking mode.
-    #[arg(long, value_name = "S", default_value_t = 1.0, value_parser = positive_secs)]
+    /// Fault threads, 1..=256.
+    #[arg(long, value_name = "N", default_value = "2", value_parser = Checked(threads))]
+    threads: usize,
+    /// Seconds per locking mode (above 0, at most 3600).
+    #[arg(long, value_name = "S", default_value = "1", value_parser = Checked(mode_secs))]
     seconds: f64,
 }
 
 #[derive(Args, Debug)]
 struct DiffKernelArgs {
-    /// Random operations to run.
-    #[arg(long, value_name = "N", default_value_t = 2000)]
+    /// Random operations to run, 1..=1000000.
+    #[arg(long, value_name = "N", default_value = "2000", value_parser = Checked(steps))]
     steps: u64,
     /// Seed of the operation sequence.
-    #[arg(long, value_name = "S", default_value_t = 1)]
+    #[arg(long, value_name = "S", default_value = "1", value_parser = Checked(any_u64))]
     seed: u64,
 }
 
@@ -101,20 +220,16 @@ fn parse_vma_list(s: &str) -> Result<VmaList, String> {
     spawn::parse_vmas(s).map(VmaList)
 }
 
-fn positive_secs(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.0..=86_400.0).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "`{s}` is not a number of seconds between 0 and 86400"
-        )),
-    }
-}
-
 #[derive(Args, Debug)]
 struct ReplayArgs {
-    /// Script files or directories holding *.txt scripts.
-    #[arg(required = true)]
+    /// Script files, or folders searched (recursively) for *.txt scripts. None: the
+    /// conformance scripts built into the binary.
     paths: Vec<PathBuf>,
+    /// When to validate the whole tree besides the scripts' own VALIDATE lines: `every`
+    /// operation (slow on long scripts: names the operation that broke the tree), every `N`
+    /// operations, or only at the `end` of each tree.
+    #[arg(long, value_name = "every|end|N", default_value = "10000", value_parser = Checked(Validate::parse))]
+    validate: Validate,
     /// Print only the closing tally line.
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
@@ -130,16 +245,16 @@ struct DumpArgs {
     #[arg(long, value_name = "FILE")]
     script: Option<PathBuf>,
     /// With --script: stop after this line (1-based).
-    #[arg(long, value_name = "N", requires = "script")]
+    #[arg(long, value_name = "N", requires = "script", value_parser = Checked(line_number))]
     until_line: Option<usize>,
-    /// Build the tree by inserting i at [i, i] for i = 0..=N.
-    #[arg(long, value_name = "N")]
+    /// Build the tree by inserting i at [i, i] for i = 0..=N (N at most 1000000).
+    #[arg(long, value_name = "N", value_parser = Checked(seq_size))]
     seq: Option<u64>,
-    /// Build the tree from N random stores and NULL stores.
-    #[arg(long, value_name = "N", requires = "seed")]
+    /// Build the tree from N random stores and NULL stores (1..=1000000).
+    #[arg(long, value_name = "N", requires = "seed", value_parser = Checked(random_size))]
     random: Option<u64>,
     /// Seed for --random.
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = Checked(any_u64))]
     seed: Option<u64>,
     /// For --seq/--random: build a gap-tracking (allocation) tree.
     #[arg(long)]
@@ -178,57 +293,80 @@ fn main() -> ExitCode {
         Cmd::Faults(a) => run_faults(a),
         Cmd::Readers(a) => run_readers(a),
         Cmd::DiffKernel(a) => run_diff_kernel(a),
+        Cmd::Soak(a) => run_soak(a),
     }
+}
+
+/// Prints `maple CMD: message` to stderr and returns the input-error exit code.
+fn input_error(cmd: &str, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("maple {cmd}: {message}");
+    ExitCode::from(EXIT_INPUT)
 }
 
 fn run_replay(a: ReplayArgs) -> ExitCode {
     let verbose = a.verbose;
     let quiet = a.quiet;
-    let total = replay::replay_paths(&a.paths, |path, t| {
-        if !quiet {
-            for f in &t.failures {
-                println!("{f}");
-            }
-            for f in &t.height_failures {
-                println!("{f}");
-            }
-        }
-        if verbose {
-            println!(
-                "file {} — {} ops, {} passed, {} failed; heights {} passed, {} failed",
-                path.display(),
-                t.ops,
-                t.passed,
-                t.failed,
-                t.height_passed,
-                t.height_failed
-            );
-        }
-    });
-    match total {
-        Ok(t) => {
+    let each = |name: &str, outcome: Outcome<'_>| match outcome {
+        Outcome::Ran(t) => {
             if !quiet {
-                println!("{} file(s), {} operations", t.files, t.ops);
-                println!("{}", t.height_summary());
+                for f in t.failures.iter().chain(&t.height_failures) {
+                    outln!("{f}");
+                }
             }
-            println!("{}", t.summary());
-            if t.failed == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
+            if verbose {
+                outln!(
+                    "file {name} — {} ops, {} passed, {} failed; heights {} passed, {} failed",
+                    t.ops,
+                    t.passed,
+                    t.failed,
+                    t.height_passed,
+                    t.height_failed
+                );
             }
         }
-        Err(e) => {
-            eprintln!("maple replay: {e}");
-            ExitCode::from(2)
+        // A bad file is reported, even with --quiet, and the others still run.
+        Outcome::Bad(e) => eprintln!("maple replay: {e}"),
+    };
+    let run = if a.paths.is_empty() {
+        if replay::bundled().is_empty() {
+            return input_error("replay", "no path given and no scripts were built in");
         }
+        replay::replay_bundled(a.validate, each)
+    } else {
+        replay::replay_paths(&a.paths, a.validate, each)
+    };
+    let t = &run.total;
+    if !quiet {
+        outln!(
+            "{} file(s), {} operations; validated {}: {} validation(s)",
+            t.files,
+            t.ops,
+            match a.validate {
+                Validate::Every => "after every operation".to_string(),
+                Validate::EveryN(n) => format!("every {n} operations"),
+                Validate::End => "at the end".to_string(),
+            },
+            t.validations
+        );
+        if !run.errors.is_empty() {
+            outln!("{} file(s) could not be replayed", run.errors.len());
+        }
+        outln!("{}", t.height_summary());
+    }
+    outln!("{}", t.summary());
+    if !run.errors.is_empty() {
+        ExitCode::from(EXIT_INPUT)
+    } else if t.failed > 0 {
+        ExitCode::from(EXIT_CHECK)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
 fn output<E: Entry>(tree: &MapleTree<E>, svg: Option<&PathBuf>, title: &str) -> ExitCode {
     match svg {
         None => {
-            print!("{}", tree.dump());
+            out!("{}", tree.dump());
             ExitCode::SUCCESS
         }
         Some(path) => {
@@ -236,7 +374,7 @@ fn output<E: Entry>(tree: &MapleTree<E>, svg: Option<&PathBuf>, title: &str) -> 
             let doc = dump::render_svg(&nodes, title);
             match std::fs::write(path, doc) {
                 Ok(()) => {
-                    println!(
+                    outln!(
                         "wrote {} ({} nodes, {} entries)",
                         path.display(),
                         nodes.len(),
@@ -260,7 +398,7 @@ fn run_dump(a: DumpArgs) -> ExitCode {
         TreeKind::Plain
     };
     if let Some(path) = &a.script {
-        let text = match std::fs::read_to_string(path) {
+        let text = match input::read_text(path) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("maple dump: cannot read {}: {e}", path.display());
@@ -283,10 +421,18 @@ fn run_dump(a: DumpArgs) -> ExitCode {
             Some(n) => format!("{name} up to line {n}"),
             None => name,
         };
-        return match &tree {
+        let code = match &tree {
             ReplayedTree::Values(t) => output(t, a.svg.as_ref(), &title),
             ReplayedTree::Tokens(t) => output(t, a.svg.as_ref(), &title),
         };
+        if tally.failed > 0 && code == ExitCode::SUCCESS {
+            eprintln!(
+                "maple dump: {} expectation(s) of the script failed",
+                tally.failed
+            );
+            return ExitCode::from(EXIT_CHECK);
+        }
+        return code;
     }
     if let Some(n) = a.seq {
         let t = dump::seq_tree(n, kind);
@@ -324,17 +470,17 @@ fn run_compare(a: CompareArgs) -> ExitCode {
         bar.inc(1);
     });
     bar.finish_and_clear();
-    print!("{}", compare::ratio_tables(&ms));
+    out!("{}", compare::ratio_tables(&ms));
     let csv = a.out.join("compare.csv");
     if let Err(e) = std::fs::write(&csv, compare::to_csv(&ms)) {
         eprintln!("maple compare: cannot write {}: {e}", csv.display());
         return ExitCode::from(2);
     }
-    println!("wrote {}", csv.display());
+    outln!("wrote {}", csv.display());
     match compare::write_charts(&ms, &a.out) {
         Ok(paths) => {
             for p in paths {
-                println!("wrote {}", p.display());
+                outln!("wrote {}", p.display());
             }
             ExitCode::SUCCESS
         }
@@ -351,22 +497,15 @@ fn run_spawn(a: SpawnArgs) -> ExitCode {
     // (label, parent) pairs: the seed layouts, or one real layout.
     let layouts: Vec<(String, maple_mm::Mm)> = match &a.maps {
         Some(path) => {
-            let text = match std::fs::read_to_string(path) {
+            let text = match input::read_text(path) {
                 Ok(t) => t,
                 Err(e) => {
-                    eprintln!("maple spawn: cannot read {}: {e}", path.display());
-                    return ExitCode::from(2);
+                    return input_error("spawn", format!("{}: cannot read: {e}", path.display()))
                 }
             };
-            match maple_mm::Mm::from_proc_maps(&text) {
+            match maps::load(&path.display().to_string(), &text) {
                 Ok(mm) => vec![(path.display().to_string(), mm)],
-                Err(e) => {
-                    eprintln!(
-                        "maple spawn: {}: not a usable maps file: {e}",
-                        path.display()
-                    );
-                    return ExitCode::from(2);
-                }
+                Err(e) => return input_error("spawn", e),
             }
         }
         None => Vec::new(),
@@ -377,8 +516,7 @@ fn run_spawn(a: SpawnArgs) -> ExitCode {
         .map_or_else(|| spawn::DEFAULT_VMAS.to_vec(), |v| v.0);
     let points_total = if a.maps.is_some() { 1 } else { counts.len() } * ForkStrategy::ALL.len();
     if let Err(e) = std::fs::create_dir_all(&a.out) {
-        eprintln!("maple spawn: cannot create {}: {e}", a.out.display());
-        return ExitCode::from(2);
+        return input_error("spawn", format!("cannot create {}: {e}", a.out.display()));
     }
     let bar = indicatif::ProgressBar::new(points_total as u64);
     bar.set_style(
@@ -397,7 +535,15 @@ fn run_spawn(a: SpawnArgs) -> ExitCode {
     let mut result = Ok(());
     if layouts.is_empty() {
         for &n in &counts {
-            let mm = maple_mm::spawn::build_layout(n - maple_mm::spawn::BASE_VMAS);
+            // parse_vmas keeps n within 21..=65530, so this only fails if the model does.
+            let mm = match maple_mm::spawn::try_build_layout(n - maple_mm::spawn::BASE_VMAS) {
+                Ok(mm) => mm,
+                Err(e) => {
+                    bar.finish_and_clear();
+                    eprintln!("maple spawn: cannot build a layout of {n} VMAs: {e}");
+                    return ExitCode::from(EXIT_CHECK);
+                }
+            };
             result = run(&mm, &format!("{n} VMAs"));
             mm.exit();
             if result.is_err() {
@@ -413,31 +559,24 @@ fn run_spawn(a: SpawnArgs) -> ExitCode {
     bar.finish_and_clear();
     if let Err(e) = result {
         eprintln!("maple spawn: fork failed: {e}");
-        return ExitCode::from(1);
+        return ExitCode::from(EXIT_CHECK);
     }
-    println!(
-        "forks per 10 s (seeds' table), {:.2} s per point",
-        a.seconds
-    );
-    print!("{}", spawn::forks_table(&points));
-    println!();
-    println!("VMAs copied per second");
-    print!("{}", spawn::vmas_table(&points));
+    outln!("forks per 10 s (seeds' table), {} s per point", a.seconds);
+    out!("{}", spawn::forks_table(&points));
+    outln!();
+    outln!("VMAs copied per second");
+    out!("{}", spawn::vmas_table(&points));
     let csv = a.out.join("spawn.csv");
     if let Err(e) = std::fs::write(&csv, spawn::to_csv(&points)) {
-        eprintln!("maple spawn: cannot write {}: {e}", csv.display());
-        return ExitCode::from(2);
+        return input_error("spawn", format!("cannot write {}: {e}", csv.display()));
     }
-    println!("wrote {}", csv.display());
+    outln!("wrote {}", csv.display());
     match spawn::write_chart(&points, &a.out) {
         Ok(p) => {
-            println!("wrote {}", p.display());
+            outln!("wrote {}", p.display());
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("maple spawn: {e}");
-            ExitCode::from(2)
-        }
+        Err(e) => input_error("spawn", e),
     }
 }
 
@@ -456,19 +595,27 @@ fn run_readers(a: ReadersArgs) -> ExitCode {
     if let Some(l) = a.lookups {
         cfg.lookups = l as usize;
     }
+    cfg.inject_fault = a.inject_fault;
     let report = readers::run(&cfg, |what| eprintln!("measuring {what}"));
-    print!("{}", report.render());
+    out!("{}", report.render());
+    if report.wrong() > 0 {
+        eprintln!(
+            "maple readers: {} lookup(s) answered wrongly",
+            report.wrong()
+        );
+        return ExitCode::from(EXIT_CHECK);
+    }
     ExitCode::SUCCESS
 }
 
 fn run_faults(a: FaultsArgs) -> ExitCode {
     let cfg = maple_mm::faults::FaultBenchConfig {
-        threads: usize::from(a.threads),
+        threads: a.threads,
         duration: std::time::Duration::from_secs_f64(a.seconds),
         ..Default::default()
     };
     let r = maple_mm::faults::run(cfg);
-    println!(
+    outln!(
         "{} fault thread(s), {} VMAs x {} pages, writer {}, {:.2} s per mode",
         r.config.threads,
         r.config.vmas,
@@ -476,48 +623,87 @@ fn run_faults(a: FaultsArgs) -> ExitCode {
         if r.config.writer { "on" } else { "off" },
         r.config.duration.as_secs_f64()
     );
-    println!(
-        "{:<16} {:>12} {:>14} {:>10} {:>10} {:>11} {:>9}",
-        "mode", "faults", "faults/s", "fallback", "retry", "writer ops", "wrong"
-    );
+    let mut t = maple_cli::table::new(&[
+        "mode",
+        "faults",
+        "faults/s",
+        "fallback",
+        "retry",
+        "writer ops",
+        "wrong",
+    ]);
     for m in [&r.per_vma, &r.mmap_lock] {
-        println!(
-            "{:<16} {:>12} {:>14.0} {:>9.2}% {:>9.2}% {:>11} {:>9}",
+        t.add_row([
             format!("{:?}", m.mode),
-            m.faults,
-            m.faults_per_sec,
-            m.fallback_rate * 100.0,
-            m.retry_rate * 100.0,
-            m.writer_ops,
-            m.wrong_vma
-        );
+            m.faults.to_string(),
+            format!("{:.0}", m.faults_per_sec),
+            format!("{:.2}%", m.fallback_rate * 100.0),
+            format!("{:.2}%", m.retry_rate * 100.0),
+            m.writer_ops.to_string(),
+            m.wrong_vma.to_string(),
+        ]);
     }
-    println!("per-VMA locks / mmap lock: {:.2}x", r.speedup());
-    if r.per_vma.wrong_vma + r.mmap_lock.wrong_vma > 0 {
-        eprintln!("maple faults: faults resolved to the wrong VMA");
-        return ExitCode::from(1);
+    out!("{}", maple_cli::table::render(&t));
+    outln!("per-VMA locks / mmap lock: {:.2}x", r.speedup());
+    let wrong = r.per_vma.wrong_vma + r.mmap_lock.wrong_vma;
+    if wrong > 0 {
+        eprintln!("maple faults: {wrong} fault(s) resolved to the wrong VMA");
+        return ExitCode::from(EXIT_CHECK);
     }
     ExitCode::SUCCESS
+}
+
+fn run_soak(a: SoakArgs) -> ExitCode {
+    let mut cfg = soak::SoakConfig::new(
+        std::time::Duration::from_secs_f64(a.seconds),
+        a.threads.saturating_sub(1).max(1),
+    );
+    cfg.seed = a.seed;
+    cfg.inject_fault = a.inject_fault;
+    let report = soak::run(&cfg);
+    for m in &report.messages {
+        eprintln!("maple soak: {m}");
+    }
+    if report.failures as usize > report.messages.len() {
+        eprintln!(
+            "maple soak: ... and {} more failure(s)",
+            report.failures as usize - report.messages.len()
+        );
+    }
+    outln!("{report}");
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CHECK)
+    }
 }
 
 #[cfg(target_os = "linux")]
 fn run_diff_kernel(a: DiffKernelArgs) -> ExitCode {
     match maple_mm::kernel_diff::run(a.steps, a.seed) {
         Ok(r) => {
-            println!(
+            outln!(
                 "{} steps (seed {}): mmap {}, munmap {}, mprotect {}, madvise {}, touch {}",
-                r.steps, a.seed, r.ops[0], r.ops[1], r.ops[2], r.ops[3], r.ops[4]
+                r.steps,
+                a.seed,
+                r.ops[0],
+                r.ops[1],
+                r.ops[2],
+                r.ops[3],
+                r.ops[4]
             );
-            println!(
+            outln!(
                 "failed calls (same error in kernel and model): {}, max VMAs in region: {}",
-                r.failed_calls, r.max_vmas
+                r.failed_calls,
+                r.max_vmas
             );
-            println!(
+            outln!(
                 "layout mismatches: {}, return-code mismatches: {}",
-                r.mismatches, r.errno_mismatches
+                r.mismatches,
+                r.errno_mismatches
             );
             if let Some(m) = &r.first_mismatch {
-                println!("first mismatch: {m}");
+                outln!("first mismatch: {m}");
             }
             if r.mismatches + r.errno_mismatches == 0 {
                 ExitCode::SUCCESS
@@ -525,10 +711,7 @@ fn run_diff_kernel(a: DiffKernelArgs) -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Err(e) => {
-            eprintln!("maple diff-kernel: {e}");
-            ExitCode::from(2)
-        }
+        Err(e) => input_error("diff-kernel", e),
     }
 }
 

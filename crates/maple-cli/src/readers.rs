@@ -23,7 +23,9 @@ use std::time::Instant;
 use crossbeam_skiplist::SkipMap;
 use maple_tree::{MapleTree, RcuMapleTree, TreeKind, Value};
 
-use crate::rng::Rng;
+use fastrand::Rng;
+
+use crate::table;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -38,6 +40,9 @@ pub struct ReadersConfig {
     pub stores: usize,
     /// Seed of the random keys.
     pub seed: u64,
+    /// Test hook: before measuring, 100 writes land where the reader looks, so answers go
+    /// wrong and the command must say so.
+    pub inject_fault: bool,
 }
 
 impl ReadersConfig {
@@ -49,6 +54,7 @@ impl ReadersConfig {
             lookups: 1_000_000,
             stores: 200_000,
             seed: 42,
+            inject_fault: false,
         }
     }
     /// A fast run for CI.
@@ -59,6 +65,7 @@ impl ReadersConfig {
             lookups: 100_000,
             stores: 20_000,
             seed: 42,
+            inject_fault: false,
         }
     }
 }
@@ -109,7 +116,41 @@ impl ReadersReport {
         self.shared_store_ns / self.owned_store_ns
     }
 
-    /// The table and the three targets of the RCU issue.
+    /// The three targets of the RCU issue: `(met, description)` each.
+    pub fn targets(&self) -> Vec<(bool, String)> {
+        let kept = self.rows[0].kept();
+        let over = self.over_rwlock();
+        let cost = self.shared_store_cost();
+        vec![
+            (
+                kept >= 0.7,
+                format!(
+                    "maple readers keep {:.0}% of their alone throughput under the writer (target >= 70%)",
+                    100.0 * kept
+                ),
+            ),
+            (
+                over >= 5.0,
+                format!(
+                    "maple readers under the writer: {over:.2}x rwlock_btreemap's throughput (target >= 5x)"
+                ),
+            ),
+            (
+                cost <= 3.0,
+                format!(
+                    "store: owned {:.0} ns, shared {:.0} ns: {cost:.2}x (target <= 3x)",
+                    self.owned_store_ns, self.shared_store_ns
+                ),
+            ),
+        ]
+    }
+
+    /// Lookups answered wrongly, over every structure (must be 0).
+    pub fn wrong(&self) -> u64 {
+        self.rows.iter().map(|r| r.wrong).sum()
+    }
+
+    /// The table, then one `target met: ...` or `target missed: ...` line per target.
     pub fn render(&self) -> String {
         let c = &self.config;
         let mut s = String::new();
@@ -119,45 +160,32 @@ impl ReadersReport {
              per lookup; the writer stores/erases random ranges the reader never asks for",
             c.entries, c.rounds, c.lookups
         );
-        let _ = writeln!(
-            s,
-            "{:<16} {:>12} {:>16} {:>8} {:>14} {:>7}",
-            "structure", "alone ns", "with writer ns", "kept", "writer ops/s", "wrong"
-        );
+        let mut t = table::new(&[
+            "structure",
+            "alone ns",
+            "with writer ns",
+            "kept",
+            "writer ops/s",
+            "wrong",
+        ]);
         for r in &self.rows {
+            t.add_row([
+                r.name.to_string(),
+                format!("{:.1}", r.alone_ns),
+                format!("{:.1}", r.with_writer_ns),
+                format!("{:.0}%", 100.0 * r.kept()),
+                format!("{:.0}", r.writer_ops_per_sec),
+                r.wrong.to_string(),
+            ]);
+        }
+        s.push_str(&table::render(&t));
+        for (met, what) in self.targets() {
             let _ = writeln!(
                 s,
-                "{:<16} {:>12.1} {:>16.1} {:>7.0}% {:>14.0} {:>7}",
-                r.name,
-                r.alone_ns,
-                r.with_writer_ns,
-                100.0 * r.kept(),
-                r.writer_ops_per_sec,
-                r.wrong
+                "{}: {what}",
+                if met { "target met" } else { "target missed" }
             );
         }
-        let verdict = |ok: bool| if ok { "met" } else { "missed" };
-        let kept = self.rows[0].kept();
-        let _ = writeln!(
-            s,
-            "maple readers keep {:.0}% of their alone throughput under the writer (target >= 70%: {})",
-            100.0 * kept,
-            verdict(kept >= 0.7)
-        );
-        let over = self.over_rwlock();
-        let _ = writeln!(
-            s,
-            "maple readers under the writer: {over:.2}x rwlock_btreemap's throughput (target >= 5x: {})",
-            verdict(over >= 5.0)
-        );
-        let cost = self.shared_store_cost();
-        let _ = writeln!(
-            s,
-            "store: owned {:.0} ns, shared {:.0} ns: {cost:.2}x (target <= 3x: {})",
-            self.owned_store_ns,
-            self.shared_store_ns,
-            verdict(cost <= 3.0)
-        );
         s
     }
 }
@@ -246,9 +274,14 @@ impl SharedMap for Skip {
 
 /// One random write of the writer: a store or an erase of up to 8 indices in `[20 n, 30 n)`.
 fn random_write<M: SharedMap>(map: &M, n: u64, rng: &mut Rng) {
-    let first = 20 * n + rng.below(10 * n);
-    let last = first + rng.below(8);
-    if rng.below(2) == 0 {
+    random_write_from(map, 20 * n, n, rng);
+}
+
+/// A random write of up to 8 indices in `[base, base + 10 n)`.
+fn random_write_from<M: SharedMap>(map: &M, base: u64, n: u64, rng: &mut Rng) {
+    let first = base + rng.u64(..10 * n);
+    let last = first + rng.u64(..8);
+    if rng.u64(..2) == 0 {
         map.store(first, last);
     } else {
         map.erase(first, last);
@@ -263,6 +296,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn measure<M: SharedMap>(cfg: &ReadersConfig) -> ReaderRow {
     let n = cfg.entries.max(1) as u64;
     let map = M::build(cfg.entries);
+    if cfg.inject_fault {
+        let mut rng = Rng::with_seed(cfg.seed);
+        for _ in 0..100 {
+            random_write_from(&map, 0, n, &mut rng);
+        }
+    }
     let writing = AtomicBool::new(false);
     let stop = AtomicBool::new(false);
     let writes = AtomicU64::new(0);
@@ -270,7 +309,7 @@ fn measure<M: SharedMap>(cfg: &ReadersConfig) -> ReaderRow {
     let mut wrong = 0;
     std::thread::scope(|s| {
         s.spawn(|| {
-            let mut rng = Rng::new(cfg.seed ^ 0x5eed);
+            let mut rng = Rng::with_seed(cfg.seed ^ 0x5eed);
             while !stop.load(Ordering::Relaxed) {
                 if writing.load(Ordering::Relaxed) {
                     random_write(&map, n, &mut rng);
@@ -280,7 +319,7 @@ fn measure<M: SharedMap>(cfg: &ReadersConfig) -> ReaderRow {
                 }
             }
         });
-        let mut rng = Rng::new(cfg.seed);
+        let mut rng = Rng::with_seed(cfg.seed);
         for round in 0..cfg.rounds.max(1) {
             // Alternate which phase goes first, so a drift in machine speed cancels out.
             for with_writer in [round % 2 == 1, round % 2 == 0] {
@@ -289,7 +328,7 @@ fn measure<M: SharedMap>(cfg: &ReadersConfig) -> ReaderRow {
                 let start = Instant::now();
                 let mut misses = 0u64;
                 for _ in 0..cfg.lookups {
-                    let x = rng.below(10 * n);
+                    let x = rng.u64(..10 * n);
                     // [10 i, 10 i + 5] is stored, [10 i + 6, 10 i + 9] is not.
                     misses += u64::from(map.contains(x) != (x % 10 <= 5));
                 }
@@ -326,19 +365,19 @@ fn store_costs(cfg: &ReadersConfig) -> (f64, f64) {
     for round in 0..cfg.rounds.max(1) {
         let seed = cfg.seed + round as u64;
         let per = |d: std::time::Duration| d.as_nanos() as f64 / cfg.stores.max(1) as f64;
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng::with_seed(seed);
         let start = Instant::now();
         for _ in 0..cfg.stores {
-            let first = 20 * n + rng.below(10 * n);
-            let last = first + rng.below(8);
-            if rng.below(2) == 0 {
+            let first = 20 * n + rng.u64(..10 * n);
+            let last = first + rng.u64(..8);
+            if rng.u64(..2) == 0 {
                 let _ = owned.store_range(first..=last, Value::new(first));
             } else {
                 let _ = owned.erase_range(first..=last);
             }
         }
         o.push(per(start.elapsed()));
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng::with_seed(seed);
         let start = Instant::now();
         for _ in 0..cfg.stores {
             random_write(&shared, n, &mut rng);
@@ -371,6 +410,53 @@ pub fn run(cfg: &ReadersConfig, mut progress: impl FnMut(&str)) -> ReadersReport
 mod tests {
     use super::*;
 
+    fn report(kept: f64, over: f64, cost: f64) -> ReadersReport {
+        let row = |name, alone_ns: f64, with_writer_ns: f64| ReaderRow {
+            name,
+            alone_ns,
+            with_writer_ns,
+            writer_ops_per_sec: 1.0,
+            wrong: 0,
+        };
+        ReadersReport {
+            config: ReadersConfig::quick(),
+            rows: vec![
+                row("maple", 10.0 * kept, 10.0),
+                row("rwlock_btreemap", 10.0, 10.0 * over),
+                row("skipmap", 10.0, 10.0),
+            ],
+            owned_store_ns: 100.0,
+            shared_store_ns: 100.0 * cost,
+        }
+    }
+
+    #[test]
+    fn targets_are_reported_met_or_missed() {
+        let text = report(0.8, 6.0, 2.0).render();
+        assert_eq!(text.matches("target met: ").count(), 3, "{text}");
+        let text = report(0.5, 6.0, 4.0).render();
+        assert_eq!(text.matches("target met: ").count(), 1, "{text}");
+        assert_eq!(text.matches("target missed: ").count(), 2, "{text}");
+        assert!(
+            text.contains("target missed: maple readers keep 50%"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_injected_fault_gives_wrong_answers() {
+        let cfg = ReadersConfig {
+            entries: 1_000,
+            rounds: 1,
+            lookups: 20_000,
+            stores: 100,
+            seed: 5,
+            inject_fault: true,
+        };
+        let row = measure::<RcuMapleTree<Value>>(&cfg);
+        assert!(row.wrong > 0);
+    }
+
     #[test]
     fn every_structure_answers_right_under_the_writer() {
         let cfg = ReadersConfig {
@@ -379,6 +465,7 @@ mod tests {
             lookups: 20_000,
             stores: 1_000,
             seed: 5,
+            inject_fault: false,
         };
         let report = run(&cfg, |_| {});
         let names: Vec<&str> = report.rows.iter().map(|r| r.name).collect();
@@ -392,6 +479,14 @@ mod tests {
         assert!(report.owned_store_ns > 0.0 && report.shared_store_ns > 0.0);
         let text = report.render();
         assert!(text.contains("target >= 70%"), "{text}");
+        assert_eq!(report.wrong(), 0);
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("target met: ") || l.starts_with("target missed: "))
+                .count(),
+            3,
+            "{text}"
+        );
         assert!(text.contains("target >= 5x"), "{text}");
         assert!(text.contains("target <= 3x"), "{text}");
     }

@@ -1,16 +1,23 @@
 //! The conformance-script engine (`maple replay`).
 //!
 //! A script is a list of tree operations with their expected results, one per line (see
-//! `shared/conformance/README.md`). [`replay_text`] parses a whole script first (a bad line
-//! is a [`ReplayError`], not a failed check), then runs it against a fresh
-//! [`MapleTree`], validating the tree after every operation and checking every
-//! expectation. Each failure is reported as `file:line: message`.
+//! `tests/conformance/README.md` at the workspace root). [`replay_text`] parses a whole script
+//! first (a bad line is a [`ReplayError`] naming its line and field, not a failed check), then
+//! runs it against a fresh [`MapleTree`], validating the tree at the chosen cadence
+//! ([`Validate`]) and checking every expectation. Each failure is reported as
+//! `file:line: message`.
+//!
+//! Cost: every operation is one tree operation (logarithmic), except `VALIDATE` and the
+//! cadence's validations (linear in the tree's size), `DESTROY` (linear), gap searches on a
+//! plain tree (linear: plain trees keep no gaps) and `SEQ n` (n inserts, with full checks at
+//! powers of two: O(n log n)). So with the default cadence a script of a million lines
+//! replays in seconds; `--validate every` makes a long script quadratic.
 //!
 //! Counting: every expectation is one check. `CHECK_STORE`/`CHECK_INSERT` are two checks
 //! (the return code, then on success the loads over the range); `EMPTY_AREA*` and
 //! `ALLOC_*` are one check covering all their checked fields; a `-` field is not
-//! checked, and a line whose fields are all `-` has no check. The validation after each
-//! operation counts as a failed check when it fails and is not counted when it passes.
+//! checked, and a line whose fields are all `-` has no check. The cadence's validations
+//! count as a failed check when they fail and are not counted when they pass.
 //! `HEIGHT_*` checks depend on the node layout and are tallied apart.
 //!
 //! Entries: when every value word of a script is an integer no larger than
@@ -24,6 +31,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use maple_tree::{Entry, Error, MapleTree, TreeKind, Value};
+
+use crate::input::{excerpt, MAX_SEQ};
 
 /// A value word of a script: `NULL`, an integer, or one of the opaque entries
 /// `A`, `B`, `P`, `T`.
@@ -308,6 +317,8 @@ pub enum ReplayError {
         file: String,
         /// 1-based line number
         line: usize,
+        /// `OP field N (name)` when one field is at fault
+        field: Option<String>,
         /// what is wrong
         message: String,
     },
@@ -324,9 +335,28 @@ impl fmt::Display for ReplayError {
             ReplayError::Parse {
                 file,
                 line,
+                field: Some(field),
                 message,
-            } => write!(f, "{file}:{line}: bad line: {message}"),
+            } => write!(f, "{file}:{line}: {field}: {message}"),
+            ReplayError::Parse {
+                file,
+                line,
+                field: None,
+                message,
+            } => write!(f, "{file}:{line}: {message}"),
             ReplayError::NoScripts(p) => write!(f, "{}: no .txt scripts in directory", p.display()),
+        }
+    }
+}
+
+impl ReplayError {
+    /// The file or directory the error is about.
+    pub fn path_name(&self) -> String {
+        match self {
+            ReplayError::Io { path, .. } | ReplayError::NoScripts(path) => {
+                path.display().to_string()
+            }
+            ReplayError::Parse { file, .. } => file.clone(),
         }
     }
 }
@@ -335,12 +365,20 @@ impl std::error::Error for ReplayError {}
 
 fn num(word: &str) -> Result<u64, String> {
     word.parse::<u64>()
-        .map_err(|_| format!("`{word}` is not an unsigned 64-bit number"))
+        .map_err(|_| format!("`{}` is not an unsigned 64-bit number", excerpt(word)))
 }
 
 fn size_num(word: &str) -> Result<usize, String> {
     word.parse::<usize>()
-        .map_err(|_| format!("`{word}` is not a height"))
+        .map_err(|_| format!("`{}` is not a height", excerpt(word)))
+}
+
+fn seq_num(word: &str) -> Result<u64, String> {
+    let n = num(word)?;
+    if n > MAX_SEQ {
+        return Err(format!("{n} is above the largest SEQ, {MAX_SEQ}"));
+    }
+    Ok(n)
 }
 
 fn expect_num(word: &str) -> Result<Expect<u64>, String> {
@@ -354,9 +392,14 @@ fn expect_num(word: &str) -> Result<Expect<u64>, String> {
 fn expect_ret(word: &str) -> Result<Expect<i32>, String> {
     match word {
         "-" => Ok(Expect::Any),
-        "0" | "-17" | "-22" | "-16" | "-12" => Ok(Expect::Is(word.parse().unwrap_or(0))),
+        "0" => Ok(Expect::Is(0)),
+        "-17" => Ok(Expect::Is(-17)),
+        "-22" => Ok(Expect::Is(-22)),
+        "-16" => Ok(Expect::Is(-16)),
+        "-12" => Ok(Expect::Is(-12)),
         _ => Err(format!(
-            "`{word}` is not a return code (0, -17, -22, -16, -12 or -)"
+            "`{}` is not a return code (0, -17, -22, -16, -12 or -)",
+            excerpt(word)
         )),
     }
 }
@@ -364,10 +407,16 @@ fn expect_ret(word: &str) -> Result<Expect<i32>, String> {
 fn value_word(word: &str) -> Result<Word, String> {
     match word {
         "NULL" => Ok(Word::Null),
-        "A" | "B" | "P" | "T" => Ok(Word::Opaque(word.chars().next().unwrap_or('A'))),
-        _ => num(word)
-            .map(Word::Int)
-            .map_err(|_| format!("`{word}` is not a value (a number, NULL, A, B, P or T)")),
+        "A" => Ok(Word::Opaque('A')),
+        "B" => Ok(Word::Opaque('B')),
+        "P" => Ok(Word::Opaque('P')),
+        "T" => Ok(Word::Opaque('T')),
+        _ => num(word).map(Word::Int).map_err(|_| {
+            format!(
+                "`{}` is not a value (a number, NULL, A, B, P or T)",
+                excerpt(word)
+            )
+        }),
     }
 }
 
@@ -386,137 +435,219 @@ fn entry_word(word: &str) -> Result<Word, String> {
     }
 }
 
-/// Parses one non-comment, non-blank line.
-pub fn parse_line(line: &str) -> Result<Op, String> {
-    let w: Vec<&str> = line.split_whitespace().collect();
-    let Some((&name, args)) = w.split_first() else {
-        return Err("empty line".to_string());
-    };
-    let want = |n: usize| -> Result<(), String> {
-        if args.len() == n {
+/// Why a line is not an operation, and which field is at fault (`None`: the line as a
+/// whole, e.g. an unknown operation or a wrong number of fields).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineError {
+    /// `OP field N (name)`, when one field is at fault.
+    pub field: Option<String>,
+    /// What is wrong (quotes at most an excerpt of the input).
+    pub message: String,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{field}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// The fields of each operation, by name, for messages.
+fn field_names(op: &str) -> &'static [&'static str] {
+    match op {
+        "INIT" => &["flags"],
+        "SEQ" => &["n"],
+        "STORE" | "CHECK_STORE" | "INSERT" | "CHECK_INSERT" => &["first", "last", "value", "ret"],
+        "ZERO_RANGE" => &["first", "last"],
+        "ERASE" | "LOAD" | "FIND" => &["index", "expected entry"],
+        "COUNT" => &["expected count"],
+        "NEXT" | "PREV" => &["expected entry"],
+        "EMPTY_AREA" | "EMPTY_AREA_REV" => &["min", "max", "size", "ret", "index", "last"],
+        "ALLOC_RANGE" | "ALLOC_RRANGE" => &["min", "max", "size", "value", "ret", "start"],
+        "HEIGHT_LT" | "HEIGHT_GE" | "HEIGHT_EQ" => &["height"],
+        _ => &[],
+    }
+}
+
+/// The arguments of one line, so each parse error can name its field.
+struct Fields<'a> {
+    name: &'a str,
+    args: &'a [&'a str],
+}
+
+impl Fields<'_> {
+    fn get<T>(&self, i: usize, parse: fn(&str) -> Result<T, String>) -> Result<T, LineError> {
+        let word = self.args.get(i).copied().unwrap_or("");
+        parse(word).map_err(|message| LineError {
+            field: Some(format!(
+                "{} field {} ({})",
+                self.name,
+                i + 1,
+                field_names(self.name).get(i).copied().unwrap_or("?")
+            )),
+            message,
+        })
+    }
+
+    fn want(&self, n: usize) -> Result<(), LineError> {
+        if self.args.len() == n {
             Ok(())
         } else {
-            Err(format!(
-                "{name} takes {n} argument(s), found {}",
-                args.len()
-            ))
+            Err(LineError {
+                field: None,
+                message: format!(
+                    "{} takes {n} argument(s), found {}",
+                    self.name,
+                    self.args.len()
+                ),
+            })
         }
+    }
+}
+
+fn init_flags(word: &str) -> Result<TreeKind, String> {
+    match word {
+        "0" => Ok(TreeKind::Plain),
+        "ALLOC_RANGE" => Ok(TreeKind::Alloc),
+        f => Err(format!(
+            "unknown flags `{}` (use 0 or ALLOC_RANGE)",
+            excerpt(f)
+        )),
+    }
+}
+
+/// Parses one non-comment, non-blank line.
+pub fn parse_line(line: &str) -> Result<Op, LineError> {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let Some((&name, args)) = w.split_first() else {
+        return Err(LineError {
+            field: None,
+            message: "empty line".to_string(),
+        });
     };
+    let f = Fields { name, args };
     let op = match name {
         "INIT" => {
-            want(1)?;
-            match args[0] {
-                "0" => Op::Init(TreeKind::Plain),
-                "ALLOC_RANGE" => Op::Init(TreeKind::Alloc),
-                f => return Err(format!("unknown INIT flags `{f}` (use 0 or ALLOC_RANGE)")),
-            }
+            f.want(1)?;
+            Op::Init(f.get(0, init_flags)?)
         }
-        "DESTROY" => want(0).map(|_| Op::Destroy)?,
-        "SET_RCU" => want(0).map(|_| Op::SetRcu)?,
-        "VALIDATE" => want(0).map(|_| Op::Validate)?,
-        "ASSERT_EMPTY" => want(0).map(|_| Op::AssertEmpty)?,
+        "DESTROY" => f.want(0).map(|_| Op::Destroy)?,
+        "SET_RCU" => f.want(0).map(|_| Op::SetRcu)?,
+        "VALIDATE" => f.want(0).map(|_| Op::Validate)?,
+        "ASSERT_EMPTY" => f.want(0).map(|_| Op::AssertEmpty)?,
         "SEQ" => {
-            want(1)?;
-            Op::Seq(num(args[0])?)
+            f.want(1)?;
+            Op::Seq(f.get(0, seq_num)?)
         }
         "STORE" | "CHECK_STORE" => {
             let check = name == "CHECK_STORE";
             if check {
-                want(4)?;
+                f.want(4)?;
             } else if args.len() != 3 && args.len() != 4 {
-                return Err(format!(
-                    "STORE takes 3 or 4 arguments, found {}",
-                    args.len()
-                ));
+                return Err(LineError {
+                    field: None,
+                    message: format!("STORE takes 3 or 4 arguments, found {}", args.len()),
+                });
             }
             Op::Store {
-                first: num(args[0])?,
-                last: num(args[1])?,
-                value: value_word(args[2])?,
-                ret: args.get(3).map(|r| expect_ret(r)).transpose()?,
+                first: f.get(0, num)?,
+                last: f.get(1, num)?,
+                value: f.get(2, value_word)?,
+                ret: if args.len() == 4 {
+                    Some(f.get(3, expect_ret)?)
+                } else {
+                    None
+                },
                 check,
             }
         }
         "INSERT" | "CHECK_INSERT" => {
-            want(4)?;
+            f.want(4)?;
             Op::Insert {
-                first: num(args[0])?,
-                last: num(args[1])?,
-                value: entry_word(args[2])?,
-                ret: expect_ret(args[3])?,
+                first: f.get(0, num)?,
+                last: f.get(1, num)?,
+                value: f.get(2, entry_word)?,
+                ret: f.get(3, expect_ret)?,
                 check: name == "CHECK_INSERT",
             }
         }
         "ZERO_RANGE" => {
-            want(2)?;
+            f.want(2)?;
             Op::ZeroRange {
-                first: num(args[0])?,
-                last: num(args[1])?,
+                first: f.get(0, num)?,
+                last: f.get(1, num)?,
             }
         }
         "ERASE" => {
-            want(2)?;
-            Op::Erase(num(args[0])?, expect_word(args[1])?)
+            f.want(2)?;
+            Op::Erase(f.get(0, num)?, f.get(1, expect_word)?)
         }
         "LOAD" => {
-            want(2)?;
-            Op::Load(num(args[0])?, expect_word(args[1])?)
+            f.want(2)?;
+            Op::Load(f.get(0, num)?, f.get(1, expect_word)?)
         }
         "COUNT" => {
-            want(1)?;
-            Op::Count(expect_num(args[0])?)
+            f.want(1)?;
+            Op::Count(f.get(0, expect_num)?)
         }
         "FIND" => {
-            want(2)?;
-            Op::Find(num(args[0])?, expect_word(args[1])?)
+            f.want(2)?;
+            Op::Find(f.get(0, num)?, f.get(1, expect_word)?)
         }
         "NEXT" => {
-            want(1)?;
-            Op::Next(expect_word(args[0])?)
+            f.want(1)?;
+            Op::Next(f.get(0, expect_word)?)
         }
         "PREV" => {
-            want(1)?;
-            Op::Prev(expect_word(args[0])?)
+            f.want(1)?;
+            Op::Prev(f.get(0, expect_word)?)
         }
         "EMPTY_AREA" | "EMPTY_AREA_REV" => {
-            want(6)?;
+            f.want(6)?;
             Op::EmptyArea {
                 rev: name == "EMPTY_AREA_REV",
-                min: num(args[0])?,
-                max: num(args[1])?,
-                size: num(args[2])?,
-                ret: expect_ret(args[3])?,
-                index: expect_num(args[4])?,
-                last: expect_num(args[5])?,
+                min: f.get(0, num)?,
+                max: f.get(1, num)?,
+                size: f.get(2, num)?,
+                ret: f.get(3, expect_ret)?,
+                index: f.get(4, expect_num)?,
+                last: f.get(5, expect_num)?,
             }
         }
         "ALLOC_RANGE" | "ALLOC_RRANGE" => {
-            want(6)?;
+            f.want(6)?;
             Op::Alloc {
                 rev: name == "ALLOC_RRANGE",
-                min: num(args[0])?,
-                max: num(args[1])?,
-                size: num(args[2])?,
-                value: entry_word(args[3])?,
-                ret: expect_ret(args[4])?,
-                start: expect_num(args[5])?,
+                min: f.get(0, num)?,
+                max: f.get(1, num)?,
+                size: f.get(2, num)?,
+                value: f.get(3, entry_word)?,
+                ret: f.get(4, expect_ret)?,
+                start: f.get(5, expect_num)?,
             }
         }
-        "HEIGHT_ZERO" => want(0).map(|_| Op::Height(HeightCheck::Zero))?,
-        "HEIGHT_NONZERO" => want(0).map(|_| Op::Height(HeightCheck::NonZero))?,
+        "HEIGHT_ZERO" => f.want(0).map(|_| Op::Height(HeightCheck::Zero))?,
+        "HEIGHT_NONZERO" => f.want(0).map(|_| Op::Height(HeightCheck::NonZero))?,
         "HEIGHT_LT" => {
-            want(1)?;
-            Op::Height(HeightCheck::Lt(size_num(args[0])?))
+            f.want(1)?;
+            Op::Height(HeightCheck::Lt(f.get(0, size_num)?))
         }
         "HEIGHT_GE" => {
-            want(1)?;
-            Op::Height(HeightCheck::Ge(size_num(args[0])?))
+            f.want(1)?;
+            Op::Height(HeightCheck::Ge(f.get(0, size_num)?))
         }
         "HEIGHT_EQ" => {
-            want(1)?;
-            Op::Height(HeightCheck::Eq(size_num(args[0])?))
+            f.want(1)?;
+            Op::Height(HeightCheck::Eq(f.get(0, size_num)?))
         }
-        _ => return Err(format!("unknown operation `{name}`")),
+        _ => {
+            return Err(LineError {
+                field: None,
+                message: format!("unknown operation `{}`", excerpt(name)),
+            })
+        }
     };
     Ok(op)
 }
@@ -530,18 +661,20 @@ pub fn parse_script(file: &str, text: &str) -> Result<Script, ReplayError> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let err = |message: String| ReplayError::Parse {
+        let err = |e: LineError| ReplayError::Parse {
             file: file.to_string(),
             line: i + 1,
-            message,
+            field: e.field,
+            message: e.message,
         };
         let op = parse_line(line).map_err(err)?;
         match op {
             Op::Find(..) => cursor_ok = true,
             Op::Next(_) | Op::Prev(_) if !cursor_ok => {
-                return Err(err(
-                    "NEXT/PREV must directly follow FIND, NEXT or PREV".to_string()
-                ))
+                return Err(err(LineError {
+                    field: None,
+                    message: "NEXT/PREV must directly follow FIND, NEXT or PREV".to_string(),
+                }))
             }
             Op::Next(_) | Op::Prev(_) => {}
             _ => cursor_ok = false,
@@ -581,6 +714,8 @@ pub struct Tally {
     pub height_failed: u64,
     /// Operations run.
     pub ops: u64,
+    /// Whole-tree validations run (the cadence's and the scripts' own `VALIDATE` lines).
+    pub validations: u64,
     /// Scripts run.
     pub files: u64,
     /// Behavioural failures in order.
@@ -597,6 +732,7 @@ impl Tally {
         self.height_passed += other.height_passed;
         self.height_failed += other.height_failed;
         self.ops += other.ops;
+        self.validations += other.validations;
         self.files += other.files;
         self.failures.extend(other.failures);
         self.height_failures.extend(other.height_failures);
@@ -652,27 +788,124 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Checks that every index of `first..=last` loads `want`; samples huge ranges.
+/// Checks that every index of `first..=last` loads `want`: the stored ranges met from
+/// `first` on must cover `[first, last]` without a hole and all hold `want`. That is exact
+/// for any width and costs one walk plus one step per range met (one, when the store
+/// worked), where loading each index would take forever on `[0, 2^64 - 1]`.
 fn range_loads<E: ScriptEntry>(
     tree: &MapleTree<E>,
     first: u64,
     last: u64,
     want: Word,
 ) -> Result<(), String> {
-    const LIMIT: u64 = 1 << 16;
-    let span = last - first;
-    let step = if span < LIMIT { 1 } else { span / LIMIT };
-    let mut i = first;
-    loop {
-        let got = show::<E>(tree.load(i));
-        if got != want {
-            return Err(format!("after store, LOAD {i} gave {got}, expected {want}"));
+    if want == Word::Null {
+        return match tree.range(first..=last).next() {
+            None => Ok(()),
+            Some((r, e)) => {
+                let at = (*r.start()).max(first);
+                Err(format!(
+                    "after store, LOAD {at} gave {}, expected NULL",
+                    show::<E>(Some(e))
+                ))
+            }
+        };
+    }
+    let mut next = first; // lowest index not yet seen to hold `want`
+    for (r, e) in tree.range(first..=last) {
+        let got = show::<E>(Some(e));
+        if *r.start() > next {
+            let got = show::<E>(tree.load(next));
+            return Err(format!(
+                "after store, LOAD {next} gave {got}, expected {want}"
+            ));
         }
-        if i == last {
+        if got != want {
+            let at = (*r.start()).max(first);
+            return Err(format!(
+                "after store, LOAD {at} gave {got}, expected {want}"
+            ));
+        }
+        if *r.end() >= last {
             return Ok(());
         }
-        i = i.saturating_add(step).min(last);
+        next = *r.end() + 1;
     }
+    let got = show::<E>(tree.load(next));
+    Err(format!(
+        "after store, LOAD {next} gave {got}, expected {want}"
+    ))
+}
+
+/// When the replay validates the tree on its own (a script's `VALIDATE` lines always run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validate {
+    /// After every operation that changed the tree: a failure names the operation that broke
+    /// it, at a cost linear in the tree's size per operation.
+    Every,
+    /// After every `N` operations (and before a tree is replaced or emptied, and at the end).
+    EveryN(u64),
+    /// Only before a tree is replaced or emptied, and at the end.
+    End,
+}
+
+impl Validate {
+    /// The default cadence: every 10,000 operations. A corruption is still reported within
+    /// 10,000 lines of its cause, and validations cost at most (operations / 10,000) walks of
+    /// the tree, so a script of a million operations replays in seconds where `every` would
+    /// take hours.
+    pub const DEFAULT: Validate = Validate::EveryN(10_000);
+
+    /// Parses `every`, `end` or a positive number of operations.
+    pub fn parse(s: &str) -> Result<Validate, String> {
+        match s {
+            "every" => Ok(Validate::Every),
+            "end" => Ok(Validate::End),
+            _ => match s.parse::<u64>() {
+                Ok(0) | Err(_) => Err(format!(
+                    "`{}` is not every, end or a positive number of operations",
+                    excerpt(s)
+                )),
+                Ok(1) => Ok(Validate::Every),
+                Ok(n) => Ok(Validate::EveryN(n)),
+            },
+        }
+    }
+}
+
+impl Default for Validate {
+    fn default() -> Self {
+        Validate::DEFAULT
+    }
+}
+
+impl fmt::Display for Validate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Validate::Every => f.write_str("every"),
+            Validate::EveryN(n) => write!(f, "{n}"),
+            Validate::End => f.write_str("end"),
+        }
+    }
+}
+
+/// Whether an operation can change the tree.
+fn writes(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Init(_)
+            | Op::Destroy
+            | Op::Seq(_)
+            | Op::Store { .. }
+            | Op::Insert { .. }
+            | Op::ZeroRange { .. }
+            | Op::Erase(..)
+            | Op::Alloc { .. }
+    )
+}
+
+fn op_name(op: &Op) -> String {
+    let name = format!("{op:?}");
+    name.split([' ', '(', '{']).next().unwrap_or("").to_string()
 }
 
 struct Engine<'a, E: ScriptEntry> {
@@ -680,10 +913,17 @@ struct Engine<'a, E: ScriptEntry> {
     tree: MapleTree<E>,
     rcu: bool,
     tally: Tally,
+    validate: Validate,
+    /// Operations since the last validation.
+    since_validate: u64,
+    /// The tree changed since it last validated (or was made).
+    dirty: bool,
+    /// Line of the last validation that passed.
+    last_valid: Option<usize>,
 }
 
 impl<'a, E: ScriptEntry> Engine<'a, E> {
-    fn new(file: &'a str) -> Self {
+    fn new(file: &'a str, validate: Validate) -> Self {
         Engine {
             file,
             tree: MapleTree::new(),
@@ -692,6 +932,35 @@ impl<'a, E: ScriptEntry> Engine<'a, E> {
                 files: 1,
                 ..Tally::default()
             },
+            validate,
+            since_validate: 0,
+            dirty: false,
+            last_valid: None,
+        }
+    }
+
+    /// The cadence's validation, reported against `line` (the last operation run).
+    fn auto_validate(&mut self, line: usize, after: &str) {
+        self.since_validate = 0;
+        if !self.dirty {
+            return;
+        }
+        self.tally.validations += 1;
+        match self.tree.validate() {
+            Ok(()) => {
+                self.dirty = false;
+                self.last_valid = Some(line);
+            }
+            Err(e) => {
+                let since = match (self.validate, self.last_valid) {
+                    (Validate::Every, _) => String::new(),
+                    (_, Some(l)) => format!(" (last valid after line {l})"),
+                    (_, None) => " (not validated before)".to_string(),
+                };
+                self.fail(line, format!("tree invalid after {after}{since}: {e}"));
+                // Report one corruption once, not at every later validation.
+                self.dirty = false;
+            }
         }
     }
 
@@ -740,10 +1009,20 @@ impl<'a, E: ScriptEntry> Engine<'a, E> {
             // any result, which the following checks verify.
             Op::SetRcu => self.rcu = true,
             Op::Validate => {
-                let r = self
-                    .tree
-                    .validate()
-                    .map_err(|e| format!("VALIDATE failed: {e}"));
+                // An unchanged tree that validated before validates again: skipping the walk
+                // keeps a script of many VALIDATE lines linear.
+                let r = if self.dirty || self.last_valid.is_none() {
+                    self.tally.validations += 1;
+                    self.tree
+                        .validate()
+                        .map_err(|e| format!("VALIDATE failed: {e}"))
+                } else {
+                    Ok(())
+                };
+                if r.is_ok() {
+                    self.dirty = false;
+                    self.last_valid = Some(line);
+                }
                 self.check(line, r);
                 return consumed;
             }
@@ -945,11 +1224,6 @@ impl<'a, E: ScriptEntry> Engine<'a, E> {
                 return consumed;
             }
         }
-        if let Err(e) = self.tree.validate() {
-            let name = format!("{op:?}");
-            let name = name.split([' ', '(', '{']).next().unwrap_or("").to_string();
-            self.fail(line, format!("tree invalid after {name}: {e}"));
-        }
         consumed
     }
 
@@ -1009,16 +1283,33 @@ impl<'a, E: ScriptEntry> Engine<'a, E> {
         consumed
     }
 
+    /// `SEQ n`. After each insert, `i` and its neighbours `0`, `i - 1` and `i + 1` are
+    /// loaded; every `j <= i` is loaded when `i + 1` is a power of two and after the last
+    /// insert. That keeps `SEQ n` at O(n log n) (the kernel's check of every `j` after every
+    /// insert is quadratic: `SEQ 16000` alone took 2.2 s) while any index lost is still
+    /// found, at the latest at the next power of two.
     fn seq(&mut self, n: u64) -> Result<(), String> {
         for i in 0..=n {
             let e = self.make(Word::Int(i))?;
             if let Err(e) = self.tree.insert(i, e) {
                 return Err(format!("SEQ: insert {i} returned {}", e.error.errno()));
             }
-            for j in 0..=i {
+            let full = i == n || (i + 1).is_power_of_two();
+            let check = |j: u64| -> Result<(), String> {
                 let got = show::<E>(self.tree.load(j));
-                if got != Word::Int(j) {
-                    return Err(format!("SEQ: after inserting {i}, LOAD {j} gave {got}"));
+                if got == Word::Int(j) {
+                    Ok(())
+                } else {
+                    Err(format!("SEQ: after inserting {i}, LOAD {j} gave {got}"))
+                }
+            };
+            if full {
+                for j in 0..=i {
+                    check(j)?;
+                }
+            } else {
+                for j in [0, i.saturating_sub(1), i] {
+                    check(j)?;
                 }
             }
             if let Some(next) = i.checked_add(1) {
@@ -1036,9 +1327,28 @@ impl<'a, E: ScriptEntry> Engine<'a, E> {
         let mut i = 0;
         while i < ops.len() && ops[i].0 <= until {
             let line = ops[i].0;
+            let op = &ops[i].1;
+            if matches!(op, Op::Init(_) | Op::Destroy) && i > 0 {
+                // The tree is about to be replaced or emptied: its last state is checked now.
+                let prev = ops[i - 1].0;
+                let name = op_name(&ops[i - 1].1);
+                self.auto_validate(prev, &name);
+            }
             match catch_unwind(AssertUnwindSafe(|| self.run_op(ops, i))) {
                 Ok(n) => {
                     self.tally.ops += n as u64;
+                    self.since_validate += n as u64;
+                    self.dirty |= ops[i..i + n].iter().any(|(_, op)| writes(op));
+                    let due = match self.validate {
+                        Validate::Every => true,
+                        Validate::EveryN(k) => self.since_validate >= k,
+                        Validate::End => false,
+                    };
+                    let last = ops[i + n - 1].0;
+                    if due {
+                        let name = op_name(&ops[i + n - 1].1);
+                        self.auto_validate(last, &name);
+                    }
                     i += n;
                 }
                 Err(p) => {
@@ -1049,6 +1359,7 @@ impl<'a, E: ScriptEntry> Engine<'a, E> {
                     // and skip to the next INIT, counting the skipped checks as failed.
                     let old = std::mem::replace(&mut self.tree, MapleTree::new());
                     let _ = catch_unwind(AssertUnwindSafe(move || drop(old)));
+                    self.dirty = false;
                     i += 1;
                     let mut skipped = 0u64;
                     while i < ops.len() && ops[i].0 <= until && !matches!(ops[i].1, Op::Init(_)) {
@@ -1065,6 +1376,11 @@ impl<'a, E: ScriptEntry> Engine<'a, E> {
                     }
                 }
             }
+        }
+        if i > 0 {
+            let (line, ref op) = ops[i - 1];
+            let name = op_name(op);
+            self.auto_validate(line, &name);
         }
     }
 }
@@ -1096,92 +1412,179 @@ fn checks_in(op: &Op) -> u64 {
     }
 }
 
-fn run_typed<E: ScriptEntry>(file: &str, script: &Script, until: usize) -> (Tally, MapleTree<E>) {
-    let mut engine = Engine::<E>::new(file);
+fn run_typed<E: ScriptEntry>(
+    file: &str,
+    script: &Script,
+    until: usize,
+    validate: Validate,
+) -> (Tally, MapleTree<E>) {
+    let mut engine = Engine::<E>::new(file, validate);
     engine.run(&script.ops, until);
     (engine.tally, engine.tree)
 }
 
-/// Replays a script text; `file` names it in messages.
+/// Replays a script text with the default cadence; `file` names it in messages.
 pub fn replay_text(file: &str, text: &str) -> Result<Tally, ReplayError> {
-    replay_until(file, text, usize::MAX).map(|(t, _)| t)
+    replay_text_with(file, text, Validate::DEFAULT)
+}
+
+/// Replays a script text, validating at the given cadence.
+pub fn replay_text_with(file: &str, text: &str, validate: Validate) -> Result<Tally, ReplayError> {
+    replay_until_with(file, text, usize::MAX, validate).map(|(t, _)| t)
 }
 
 /// Replays the operations of a script up to and including line `until` and returns the
-/// tally and the tree they left.
+/// tally and the tree they left (default cadence).
 pub fn replay_until(
     file: &str,
     text: &str,
     until: usize,
 ) -> Result<(Tally, ReplayedTree), ReplayError> {
+    replay_until_with(file, text, until, Validate::DEFAULT)
+}
+
+/// [`replay_until`] at the given cadence.
+pub fn replay_until_with(
+    file: &str,
+    text: &str,
+    until: usize,
+    validate: Validate,
+) -> Result<(Tally, ReplayedTree), ReplayError> {
     let script = parse_script(file, text)?;
     Ok(if script.needs_tokens() {
-        let (t, tree) = run_typed::<Arc<Token>>(file, &script, until);
+        let (t, tree) = run_typed::<Arc<Token>>(file, &script, until, validate);
         (t, ReplayedTree::Tokens(tree))
     } else {
-        let (t, tree) = run_typed::<Value>(file, &script, until);
+        let (t, tree) = run_typed::<Value>(file, &script, until, validate);
         (t, ReplayedTree::Values(tree))
     })
 }
 
 /// Reads and replays one script file.
-pub fn replay_file(path: &Path) -> Result<Tally, ReplayError> {
-    let text = std::fs::read_to_string(path).map_err(|error| ReplayError::Io {
+pub fn replay_file(path: &Path, validate: Validate) -> Result<Tally, ReplayError> {
+    let text = crate::input::read_text(path).map_err(|error| ReplayError::Io {
         path: path.to_path_buf(),
         error,
     })?;
-    replay_text(&path.display().to_string(), &text)
+    replay_text_with(&path.display().to_string(), &text, validate)
 }
 
-/// Expands the given paths: files as they are, directories into their `.txt` files
-/// (sorted by name, not recursive).
-pub fn collect_scripts(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ReplayError> {
+/// Expands the given paths: files as they are, directories into the `.txt` files anywhere
+/// below them (sorted by path). A path that cannot be read, or a directory without scripts,
+/// is an error of its own; the other paths are still collected.
+pub fn collect_scripts(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<ReplayError>) {
     let mut out = Vec::new();
+    let mut errors = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p).map_err(|error| ReplayError::Io {
-            path: p.clone(),
-            error,
-        })?;
-        if meta.is_dir() {
-            let rd = std::fs::read_dir(p).map_err(|error| ReplayError::Io {
+        match std::fs::metadata(p) {
+            Err(error) => errors.push(ReplayError::Io {
                 path: p.clone(),
                 error,
-            })?;
-            let mut files = Vec::new();
-            for entry in rd {
-                let entry = entry.map_err(|error| ReplayError::Io {
-                    path: p.clone(),
-                    error,
-                })?;
-                let path = entry.path();
-                if path.extension().is_some_and(|e| e == "txt") && path.is_file() {
-                    files.push(path);
+            }),
+            Ok(meta) if meta.is_dir() => {
+                let mut files = Vec::new();
+                // Links are followed (walkdir reports a loop as an error instead of looping).
+                for entry in walkdir::WalkDir::new(p)
+                    .follow_links(true)
+                    .sort_by_file_name()
+                {
+                    match entry {
+                        Ok(e) => {
+                            if e.file_type().is_file()
+                                && e.path().extension().is_some_and(|x| x == "txt")
+                            {
+                                files.push(e.into_path());
+                            }
+                        }
+                        Err(e) => {
+                            let path = e.path().unwrap_or(p).to_path_buf();
+                            errors.push(ReplayError::Io {
+                                path,
+                                error: std::io::Error::other(e.to_string()),
+                            });
+                        }
+                    }
                 }
+                if files.is_empty() {
+                    errors.push(ReplayError::NoScripts(p.clone()));
+                }
+                out.extend(files);
             }
-            if files.is_empty() {
-                return Err(ReplayError::NoScripts(p.clone()));
-            }
-            files.sort();
-            out.extend(files);
-        } else {
-            out.push(p.clone());
+            Ok(_) => out.push(p.clone()),
         }
     }
-    Ok(out)
+    (out, errors)
 }
 
-/// Replays every script under `paths` (files or directories) and merges the tallies.
-/// `each` is called with every file's own tally as it finishes.
+/// The result of replaying many scripts: the merged tally of those that ran, and one error
+/// per file or path that could not be replayed.
+#[derive(Debug, Default)]
+pub struct ReplayRun {
+    /// Tallies of every script that ran, merged.
+    pub total: Tally,
+    /// Paths that could not be read and scripts that did not parse.
+    pub errors: Vec<ReplayError>,
+}
+
+/// One script's outcome, as [`replay_paths`] and [`replay_bundled`] report it.
+pub enum Outcome<'a> {
+    /// It ran: its own tally.
+    Ran(&'a Tally),
+    /// It could not run.
+    Bad(&'a ReplayError),
+}
+
+/// Replays every script under `paths` (files or directories, searched recursively) and
+/// merges the tallies. A bad file is reported and skipped; the others still run. `each` is
+/// called with every file's name and outcome as it finishes.
 pub fn replay_paths(
     paths: &[PathBuf],
-    mut each: impl FnMut(&Path, &Tally),
-) -> Result<Tally, ReplayError> {
-    let files = collect_scripts(paths)?;
-    let mut total = Tally::default();
-    for f in files {
-        let t = replay_file(&f)?;
-        each(&f, &t);
-        total.merge(t);
+    validate: Validate,
+    mut each: impl FnMut(&str, Outcome<'_>),
+) -> ReplayRun {
+    let (files, errors) = collect_scripts(paths);
+    let mut run = ReplayRun::default();
+    for e in errors {
+        each(&e.path_name(), Outcome::Bad(&e));
+        run.errors.push(e);
     }
-    Ok(total)
+    for f in files {
+        let name = f.display().to_string();
+        match replay_file(&f, validate) {
+            Ok(t) => {
+                each(&name, Outcome::Ran(&t));
+                run.total.merge(t);
+            }
+            Err(e) => {
+                each(&name, Outcome::Bad(&e));
+                run.errors.push(e);
+            }
+        }
+    }
+    run
+}
+
+/// The conformance scripts built into the binary: `(file name, text)` of every `.txt` file
+/// of `tests/conformance/` at the workspace root when it was built, sorted by name.
+pub fn bundled() -> &'static [(&'static str, &'static str)] {
+    include!(concat!(env!("OUT_DIR"), "/bundled.rs"))
+}
+
+/// Replays the built-in scripts (named `bundled/NAME` in messages), as [`replay_paths`] does.
+pub fn replay_bundled(validate: Validate, mut each: impl FnMut(&str, Outcome<'_>)) -> ReplayRun {
+    let mut run = ReplayRun::default();
+    for (name, text) in bundled() {
+        let name = format!("bundled/{name}");
+        match replay_text_with(&name, text, validate) {
+            Ok(t) => {
+                each(&name, Outcome::Ran(&t));
+                run.total.merge(t);
+            }
+            Err(e) => {
+                each(&name, Outcome::Bad(&e));
+                run.errors.push(e);
+            }
+        }
+    }
+    run
 }

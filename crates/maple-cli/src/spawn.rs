@@ -1,12 +1,15 @@
 //! `maple spawn`: fork+exit cycles of a process address space for each fork strategy
 //! (the byte-unixbench "spawn" test of the kernel's `__mt_dup` patch), by VMA count.
 
-use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use maple_mm::{ForkStrategy, MmError};
+use serde::Serialize;
+
+use crate::input::excerpt;
+use crate::table;
 
 /// The VMA counts of the seed measurements.
 pub const DEFAULT_VMAS: [usize; 11] = [
@@ -92,86 +95,83 @@ pub fn gain(points: &[SpawnPoint], vmas: usize, s: ForkStrategy) -> Option<f64> 
 /// The seeds' table: forks per 10 s for every strategy, then the gains of Dup and
 /// DupMap over Rebuild.
 pub fn forks_table(points: &[SpawnPoint]) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{:>8} {:>12} {:>12} {:>12} {:>10} {:>10}",
-        "VMAs", "rebuild/10s", "dup/10s", "dup_map/10s", "dup gain", "map gain"
-    );
+    let mut t = table::new(&[
+        "VMAs",
+        "rebuild/10s",
+        "dup/10s",
+        "dup_map/10s",
+        "dup gain",
+        "map gain",
+    ]);
     for n in counts(points) {
-        let _ = write!(s, "{n:>8}");
+        let mut row = vec![n.to_string()];
         for st in ForkStrategy::ALL {
-            match get(points, n, st) {
-                Some(p) => {
-                    let _ = write!(s, " {:>12.0}", p.forks_per_10s());
-                }
-                None => {
-                    let _ = write!(s, " {:>12}", "-");
-                }
-            }
+            row.push(
+                get(points, n, st).map_or("-".into(), |p| format!("{:.0}", p.forks_per_10s())),
+            );
         }
         for st in [ForkStrategy::Dup, ForkStrategy::DupMap] {
-            match gain(points, n, st) {
-                Some(g) => {
-                    let _ = write!(s, " {:>9.2}%", g);
-                }
-                None => {
-                    let _ = write!(s, " {:>10}", "-");
-                }
-            }
+            row.push(gain(points, n, st).map_or("-".into(), |g| format!("{g:.2}%")));
         }
-        s.push('\n');
+        t.add_row(row);
     }
-    s
+    table::render(&t)
 }
 
 /// The normalized table: VMAs copied per second for every strategy.
 pub fn vmas_table(points: &[SpawnPoint]) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{:>8} {:>14} {:>14} {:>14}",
-        "VMAs", "rebuild VMA/s", "dup VMA/s", "dup_map VMA/s"
-    );
+    let mut t = table::new(&["VMAs", "rebuild VMA/s", "dup VMA/s", "dup_map VMA/s"]);
     for n in counts(points) {
-        let _ = write!(s, "{n:>8}");
+        let mut row = vec![n.to_string()];
         for st in ForkStrategy::ALL {
-            match get(points, n, st) {
-                Some(p) => {
-                    let _ = write!(s, " {:>14.0}", p.vmas_per_sec());
-                }
-                None => {
-                    let _ = write!(s, " {:>14}", "-");
-                }
-            }
+            row.push(get(points, n, st).map_or("-".into(), |p| format!("{:.0}", p.vmas_per_sec())));
         }
-        s.push('\n');
+        t.add_row(row);
     }
-    s
+    table::render(&t)
+}
+
+/// One CSV row of `spawn.csv`.
+#[derive(Debug, Serialize)]
+struct CsvRow {
+    vmas: usize,
+    strategy: &'static str,
+    forks: u64,
+    seconds: f64,
+    forks_per_10s: f64,
+    vmas_per_sec: f64,
+    /// Empty for Rebuild, the baseline.
+    gain_pct: Option<f64>,
+}
+
+/// Rounds to `digits` decimals, so the CSV does not carry timer noise.
+fn round(v: f64, digits: i32) -> f64 {
+    let k = 10f64.powi(digits);
+    (v * k).round() / k
 }
 
 /// CSV: `vmas,strategy,forks,seconds,forks_per_10s,vmas_per_sec,gain_pct`.
 pub fn to_csv(points: &[SpawnPoint]) -> String {
-    let mut s = String::from("vmas,strategy,forks,seconds,forks_per_10s,vmas_per_sec,gain_pct\n");
+    let mut w = csv::Writer::from_writer(Vec::new());
     for p in points {
-        let g = if p.strategy == ForkStrategy::Rebuild {
-            String::new()
+        let gain_pct = if p.strategy == ForkStrategy::Rebuild {
+            None
         } else {
-            gain(points, p.vmas, p.strategy).map_or(String::new(), |g| format!("{g:.2}"))
+            gain(points, p.vmas, p.strategy).map(|g| round(g, 2))
         };
-        let _ = writeln!(
-            s,
-            "{},{},{},{:.4},{:.1},{:.1},{}",
-            p.vmas,
-            p.strategy.name(),
-            p.forks,
-            p.elapsed.as_secs_f64(),
-            p.forks_per_10s(),
-            p.vmas_per_sec(),
-            g
-        );
+        let row = CsvRow {
+            vmas: p.vmas,
+            strategy: p.strategy.name(),
+            forks: p.forks,
+            seconds: round(p.elapsed.as_secs_f64(), 4),
+            forks_per_10s: round(p.forks_per_10s(), 1),
+            vmas_per_sec: round(p.vmas_per_sec(), 1),
+            gain_pct,
+        };
+        // Writing plain numbers and names into memory cannot fail.
+        let _ = w.serialize(row);
     }
-    s
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 fn chart_err<E: std::fmt::Debug>(e: E) -> io::Error {
@@ -247,23 +247,32 @@ pub fn write_chart(points: &[SpawnPoint], dir: &Path) -> io::Result<PathBuf> {
     Ok(path)
 }
 
-/// Parses a comma-separated list of VMA counts (each at least 21, the base layout).
+/// Most VMA counts one `--vmas` list may hold.
+pub const MAX_VMA_COUNTS: usize = 64;
+
+/// Parses a comma-separated list of VMA counts, each from the base layout's 21 up to the
+/// map-count limit ([`maple_mm::DEFAULT_MAX_MAP_COUNT`]). An empty item (`21,,`) is an error.
 pub fn parse_vmas(s: &str) -> Result<Vec<usize>, String> {
+    let (lo, hi) = (maple_mm::spawn::BASE_VMAS, maple_mm::DEFAULT_MAX_MAP_COUNT);
     let mut v = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for (i, part) in s.split(',').map(str::trim).enumerate() {
+        if part.is_empty() {
+            return Err(format!("item {} of the list is empty", i + 1));
+        }
+        if i >= MAX_VMA_COUNTS {
+            return Err(format!("more than {MAX_VMA_COUNTS} VMA counts"));
+        }
         let n: usize = part
             .parse()
-            .map_err(|_| format!("`{part}` is not a VMA count"))?;
-        if n < maple_mm::spawn::BASE_VMAS {
+            .map_err(|_| format!("item {}: `{}` is not a VMA count", i + 1, excerpt(part)))?;
+        if !(lo..=hi).contains(&n) {
             return Err(format!(
-                "{n} VMAs is below the base layout's {}",
-                maple_mm::spawn::BASE_VMAS
+                "item {}: {n} VMAs is outside {lo}..={hi} (the base layout's {lo} VMAs up to the \
+                 map-count limit)",
+                i + 1
             ));
         }
         v.push(n);
-    }
-    if v.is_empty() {
-        return Err("no VMA counts given".to_string());
     }
     Ok(v)
 }
@@ -296,19 +305,36 @@ mod tests {
         let t = forks_table(&pts);
         assert!(t.contains("50.00%"), "{t}");
         assert!(t.contains("100.00%"), "{t}");
+        assert_eq!(t.lines().count(), 2, "{t}");
         let v = vmas_table(&pts);
         assert!(v.contains("420"), "{v}");
         let csv = to_csv(&pts);
         assert_eq!(csv.lines().count(), 4);
-        assert!(csv.contains("21,dup,150,5.0000,300.0,630.0,50.00"), "{csv}");
+        assert_eq!(
+            csv.lines().next(),
+            Some("vmas,strategy,forks,seconds,forks_per_10s,vmas_per_sec,gain_pct")
+        );
+        assert!(csv.contains("21,rebuild,100,5.0,200.0,420.0,\n"), "{csv}");
+        assert!(csv.contains("21,dup,150,5.0,300.0,630.0,50.0"), "{csv}");
     }
 
     #[test]
     fn vma_lists_are_checked() {
         assert_eq!(parse_vmas("21, 121,221"), Ok(vec![21, 121, 221]));
-        assert!(parse_vmas("20").is_err());
-        assert!(parse_vmas("abc").is_err());
-        assert!(parse_vmas("").is_err());
+        assert_eq!(parse_vmas("65530"), Ok(vec![65530]));
+        for bad in [
+            "20",
+            "abc",
+            "",
+            "21,,",
+            "21,",
+            ",21",
+            "65531",
+            "99999999999999999999999",
+        ] {
+            assert!(parse_vmas(bad).is_err(), "{bad}");
+        }
+        assert!(parse_vmas(&"1".repeat(10_000)).unwrap_err().len() < 100);
     }
 
     #[test]

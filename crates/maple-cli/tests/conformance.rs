@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use maple_cli::replay;
+use maple_cli::replay::{self, Outcome, Validate};
 use maple_tree::{MapleTree, RcuMapleTree, TreeKind, Value};
 
 fn conformance_dir() -> PathBuf {
@@ -25,17 +25,16 @@ fn conformance_dir() -> PathBuf {
 #[test]
 fn all_conformance_scripts_pass() {
     let dir = conformance_dir();
-    let total = replay::replay_paths(&[dir], |path, t| {
-        println!(
-            "{}: {} ops, {} passed, {} failed",
-            path.file_name()
-                .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
-            t.ops,
-            t.passed,
-            t.failed
-        );
-    })
-    .unwrap_or_else(|e| panic!("cannot replay: {e}"));
+    // The conformance run keeps validating after every operation.
+    let run = replay::replay_paths(&[dir], Validate::Every, |name, outcome| match outcome {
+        Outcome::Ran(t) => println!(
+            "{name}: {} ops, {} passed, {} failed",
+            t.ops, t.passed, t.failed
+        ),
+        Outcome::Bad(e) => println!("{e}"),
+    });
+    assert!(run.errors.is_empty(), "bad scripts: {:?}", run.errors);
+    let total = run.total;
     for f in total.failures.iter().take(50) {
         println!("{f}");
     }
@@ -48,6 +47,16 @@ fn all_conformance_scripts_pass() {
         "{} conformance checks failed",
         total.failed
     );
+}
+
+#[test]
+fn the_built_in_scripts_are_the_folder() {
+    let names: Vec<&str> = replay::bundled().iter().map(|(n, _)| *n).collect();
+    assert_eq!(names.len(), 36, "{names:?}");
+    for (name, text) in replay::bundled() {
+        let on_disk = std::fs::read_to_string(conformance_dir().join(name)).unwrap();
+        assert_eq!(*text, on_disk, "{name}");
+    }
 }
 
 /// One write of a recorded trace.

@@ -1,6 +1,6 @@
 //! Behaviour of the replay engine on small hand-written scripts.
 
-use maple_cli::replay::{self, parse_line, Expect, Op, ReplayError, Word};
+use maple_cli::replay::{self, parse_line, Expect, Op, ReplayError, Validate, Word};
 
 #[test]
 fn a_correct_script_passes_every_check() {
@@ -146,8 +146,102 @@ fn replay_until_stops_at_the_line() {
 #[test]
 fn unreadable_paths_are_io_errors() {
     let missing = std::path::PathBuf::from("/definitely/not/here.txt");
+    let run = replay::replay_paths(&[missing], Validate::Every, |_, _| {});
+    assert!(matches!(run.errors.as_slice(), [ReplayError::Io { .. }]));
+    assert_eq!(run.total.files, 0);
+}
+
+#[test]
+fn bad_files_are_reported_and_the_others_still_count() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("sub")).unwrap();
+    std::fs::write(d.path().join("a.txt"), "INIT 0\nSTORE 1 2 3\nLOAD 1 3\n").unwrap();
+    std::fs::write(d.path().join("b.txt"), "INIT 0\nFROB\n").unwrap();
+    std::fs::write(d.path().join("sub/c.txt"), "INIT 0\nLOAD 1 NULL\n").unwrap();
+    std::fs::write(d.path().join("notes.md"), "not a script").unwrap();
+    let mut seen = Vec::new();
+    let run = replay::replay_paths(&[d.path().to_path_buf()], Validate::DEFAULT, |n, o| {
+        seen.push((
+            n.rsplit('/').next().unwrap_or("").to_string(),
+            matches!(o, replay::Outcome::Ran(_)),
+        ))
+    });
+    assert_eq!(
+        seen,
+        [
+            ("a.txt".to_string(), true),
+            ("b.txt".to_string(), false),
+            ("c.txt".to_string(), true)
+        ]
+    );
+    assert_eq!(run.total.files, 2);
+    assert_eq!(run.total.passed, 2);
     assert!(matches!(
-        replay::replay_paths(&[missing], |_, _| {}),
-        Err(ReplayError::Io { .. })
+        run.errors.as_slice(),
+        [ReplayError::Parse { line: 2, .. }]
     ));
+}
+
+#[test]
+fn parse_errors_name_the_field_and_quote_an_excerpt() {
+    let long = "9".repeat(50_000_000 / 1000);
+    let text = format!("INIT 0\nSTORE 1 {long} 3\n");
+    let e = replay::replay_text("x.txt", &text).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.starts_with("x.txt:2: STORE field 2 (last): `"), "{msg}");
+    assert!(msg.len() < 150, "{msg}");
+    assert!(msg.contains('…'), "{msg}");
+    let e = replay::replay_text("x.txt", "INIT 0\nSEQ 1000001\n").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "x.txt:2: SEQ field 1 (n): 1000001 is above the largest SEQ, 1000000"
+    );
+    assert!(replay::replay_text("x.txt", "INIT 0\nSEQ 1000000\nCOUNT 1000001\n").is_ok());
+}
+
+#[test]
+fn validation_cadence_parses_and_reports() {
+    assert_eq!(Validate::parse("every"), Ok(Validate::Every));
+    assert_eq!(Validate::parse("end"), Ok(Validate::End));
+    assert_eq!(Validate::parse("1"), Ok(Validate::Every));
+    assert_eq!(Validate::parse("500"), Ok(Validate::EveryN(500)));
+    for bad in ["0", "-1", "often", ""] {
+        assert!(Validate::parse(bad).is_err(), "{bad}");
+    }
+    // Every cadence replays a correct script the same way.
+    let script = "INIT ALLOC_RANGE\nSEQ 300\nSTORE 5 50 A\nERASE 7 A\nCOUNT 255\nVALIDATE\nINIT 0\nSTORE 1 1 1\n";
+    for v in [Validate::Every, Validate::EveryN(3), Validate::End] {
+        let t = replay::replay_text_with("v.txt", script, v).unwrap();
+        assert_eq!((t.passed, t.failed), (4, 0), "{v}: {:?}", t.failures);
+    }
+}
+
+#[test]
+fn seq_checks_every_index_and_stays_fast() {
+    let t = replay::replay_text_with(
+        "s.txt",
+        "INIT 0\nSEQ 100000\nCOUNT 100001\nLOAD 100000 100000\n",
+        Validate::End,
+    )
+    .unwrap();
+    assert_eq!((t.passed, t.failed), (3, 0), "{:?}", t.failures);
+    let t = replay::replay_text("s.txt", "INIT 0\nSTORE 5 5 1\nSEQ 10\n").unwrap();
+    assert_eq!(t.failed, 1);
+    assert!(
+        t.failures[0]
+            .message
+            .contains("SEQ: after inserting 4, LOAD 5 gave 1"),
+        "{:?}",
+        t.failures
+    );
+}
+
+#[test]
+fn check_store_verifies_huge_ranges_exactly() {
+    let t = replay::replay_text(
+        "h.txt",
+        "INIT 0\nSTORE 100 200 7\nCHECK_STORE 0 18446744073709551615 9 0\nLOAD 150 9\nCHECK_STORE 10 18446744073709551614 3 0\nLOAD 18446744073709551615 9\n",
+    )
+    .unwrap();
+    assert_eq!((t.passed, t.failed), (6, 0), "{:?}", t.failures);
 }

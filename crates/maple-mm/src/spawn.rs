@@ -1,5 +1,6 @@
 //! The unixbench `spawn` layout (§9): a small process plus N non-mergeable mappings.
 
+use crate::error::MmError;
 use crate::flags::*;
 use crate::mm::Mm;
 
@@ -38,19 +39,52 @@ pub const EXTRA_PAGES: u64 = 10;
 /// The base layout plus `extra` anonymous 10-page mappings placed by top-down `mmap`
 /// with alternating `PROT_READ`/`PROT_WRITE`, so that none merge: the result has
 /// exactly `21 + extra` VMAs.
+///
+/// # Panics
+///
+/// When the layout cannot be built: more VMAs than the map-count limit
+/// ([`DEFAULT_MAX_MAP_COUNT`](crate::DEFAULT_MAX_MAP_COUNT)) or no room left. Use
+/// [`try_build_layout`] for a count that comes from outside.
 pub fn build_layout(extra: usize) -> Mm {
-    let mm = Mm::from_proc_maps(BASE_LAYOUT).expect("base layout is valid");
+    match try_build_layout(extra) {
+        Ok(mm) => mm,
+        Err(e) => panic!("spawn layout with {extra} extra VMAs: {e}"),
+    }
+}
+
+/// [`build_layout`] for a count that comes from outside: a count above the map-count limit
+/// (`-ENOMEM` from `mmap`, as the kernel answers) is an error, not a panic. The partly built
+/// address space is torn down before returning the error.
+pub fn try_build_layout(extra: usize) -> Result<Mm, MmError> {
+    let mm = Mm::from_proc_maps(BASE_LAYOUT)?;
     for i in 0..extra {
         let prot = if i % 2 == 1 { PROT_READ } else { PROT_WRITE };
-        mm.mmap(
+        if let Err(e) = mm.mmap(
             0,
             EXTRA_PAGES * PAGE_SIZE,
             prot,
             MAP_PRIVATE | MAP_ANONYMOUS,
             None,
             0,
-        )
-        .expect("spawn layout mmap");
+        ) {
+            mm.exit();
+            return Err(e);
+        }
     }
-    mm
+    Ok(mm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layout_above_the_map_count_limit_is_an_error() {
+        let ok = try_build_layout(5).expect("within the limit");
+        assert_eq!(ok.map_count(), BASE_VMAS + 5);
+        ok.exit();
+        // `maple spawn --vmas 65532` (issue 14, defect 6) panicked here.
+        let over = 65_532 - BASE_VMAS;
+        assert_eq!(try_build_layout(over).err(), Some(MmError::NoMem));
+    }
 }

@@ -1,0 +1,109 @@
+//! The properties the fuzz targets (`fuzz/` at the workspace root) check, as functions of the
+//! raw input, so the same checks run under libFuzzer and, on the checked-in seeds and every
+//! crash ever found, under `cargo test` (`tests/fuzz_regressions.rs`).
+//!
+//! Each function accepts any bytes. It panics only when the code under test breaks a promise
+//! (a panic inside it, an error without its line, an error quoting too much of the input):
+//! that panic is what the fuzzer reports as a crash. To add a target, add a function here and
+//! a three-line file in `fuzz/fuzz_targets/` that calls it.
+
+use crate::replay::{self, Op, ReplayError, Validate};
+
+/// Longest error message accepted: a location, a field name and two short excerpts fit.
+const MAX_MESSAGE: usize = 400;
+
+/// Most `SEQ` inserts a fuzz input may ask for before it is only parsed, not run: keeps each
+/// execution short so the fuzzer explores instead of inserting.
+const RUN_BUDGET: u64 = 4_096;
+
+fn text(data: &[u8]) -> Option<&str> {
+    std::str::from_utf8(data).ok()
+}
+
+/// The replay-script parser, then the engine: parsing never panics; a parse error names a
+/// line of the input and quotes at most a short excerpt; a script that parses replays
+/// (validating after every operation) without panicking.
+pub fn replay_script(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    let lines = text.lines().count();
+    match replay::parse_script("fuzz.txt", text) {
+        Ok(script) => {
+            let seq: u64 = script
+                .ops
+                .iter()
+                .map(|(_, op)| match op {
+                    Op::Seq(n) => *n,
+                    _ => 0,
+                })
+                .sum();
+            if seq <= RUN_BUDGET && script.ops.len() as u64 <= RUN_BUDGET {
+                let tally = replay::replay_text_with("fuzz.txt", text, Validate::Every)
+                    .unwrap_or_else(|e| panic!("parsed once, refused the second time: {e}"));
+                for f in &tally.failures {
+                    assert!(
+                        (1..=lines).contains(&f.line),
+                        "failure outside the script's {lines} lines: {f}"
+                    );
+                }
+            }
+        }
+        Err(ReplayError::Parse { line, .. }) if (1..=lines).contains(&line) => {
+            let msg = replay::parse_script("fuzz.txt", text)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                msg.starts_with(&format!("fuzz.txt:{line}: ")),
+                "error without its location: {msg}"
+            );
+            assert!(
+                msg.chars().count() <= MAX_MESSAGE,
+                "error of {} characters",
+                msg.chars().count()
+            );
+        }
+        Err(e) => panic!("parse error without a line of the input ({lines} lines): {e:?}"),
+    }
+}
+
+/// The /proc/PID/maps parsers: maple-mm's line parser and layout builder never panic, and
+/// the command's loader either builds an address space with at least one VMA or names the
+/// file and (unless the file holds no VMA) a line of it, quoting at most a short excerpt.
+pub fn maps(data: &[u8]) {
+    let Some(text) = text(data) else { return };
+    for line in text.lines() {
+        let _ = maple_mm::parse_maps_line(line);
+    }
+    if let Ok(mm) = maple_mm::Mm::from_proc_maps(text) {
+        mm.exit();
+    }
+    let lines = text.lines().count();
+    match crate::maps::load("fuzz.maps", text) {
+        Ok(mm) => {
+            assert!(mm.map_count() >= 1, "loaded an address space without a VMA");
+            mm.exit();
+        }
+        Err(e) => {
+            assert_eq!(e.file.as_deref(), Some("fuzz.maps"), "{e}");
+            match e.line {
+                Some(l) => assert!((1..=lines).contains(&l), "line {l} of {lines}: {e}"),
+                None => assert!(e.message.contains("no VMA"), "error without a line: {e}"),
+            }
+            let n = e.to_string().chars().count();
+            assert!(n <= MAX_MESSAGE, "error of {n} characters: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn good_and_bad_inputs_keep_the_promises() {
+        super::replay_script(b"INIT 0\nSTORE 1 5 1\nLOAD 3 1\n");
+        super::replay_script(b"INIT 0\nSTORE 1 x 1\n");
+        super::replay_script(b"\xff\xfe");
+        super::maps(b"1000-2000 r--p 0 08:01 1 /bin/x\n");
+        super::maps(b"1000-2000 r--p 0 08:01 1 /bin/x\n1000-3000 r--p 0 08:01 1\n");
+        super::maps(b"");
+    }
+}

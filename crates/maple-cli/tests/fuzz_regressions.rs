@@ -1,0 +1,39 @@
+//! The fuzz targets' checks (`maple_cli::fuzz_checks`) on the checked-in seeds
+//! (`fuzz/seeds/<target>/`) and on every input a fuzz run ever crashed on
+//! (`tests/fuzz_regressions/<target>/`, one file per crash, named after what it broke).
+
+use std::path::{Path, PathBuf};
+
+use maple_cli::fuzz_checks;
+
+fn inputs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != ".gitkeep"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn check_all(target: &str, check: fn(&[u8])) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let seeds = inputs(&root.join("../../fuzz/seeds").join(target));
+    assert!(!seeds.is_empty(), "no seeds for {target}");
+    let crashes = inputs(&root.join("tests/fuzz_regressions").join(target));
+    for p in seeds.iter().chain(&crashes) {
+        let data = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        println!("{target}: {}", p.display());
+        check(&data);
+    }
+}
+
+#[test]
+fn replay_script_inputs_keep_their_promises() {
+    check_all("replay_script", fuzz_checks::replay_script);
+}
+
+#[test]
+fn maps_inputs_keep_their_promises() {
+    check_all("maps", fuzz_checks::maps);
+}
