@@ -294,6 +294,7 @@ impl<E: Entry + Clone> MapleTree<E> {
         let emptied = self.mode.run(&E::CLONE_OPS, false, None, |raw, ctx| {
             raw.write(lo, hi, core::ptr::null_mut(), ctx)
         });
+        let raw = self.raw();
         if let Err(e) = emptied {
             // The failed store changed nothing: put the entries back where they were.
             for &(slot, w) in &swapped {

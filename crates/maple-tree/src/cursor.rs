@@ -81,8 +81,7 @@ impl CursorState {
 
     /// Positions on the range holding `index`; returns its word.
     fn walk(&mut self, tree: &RawTree, index: u64) -> Word {
-        self.path
-            .descend(tree.root(), tree.internal_shape(), index, usize::MAX);
+        self.path.descend(tree.root(), index, usize::MAX);
         self.status = Status::Active;
         if self.path.is_empty() {
             self.index = 0;
@@ -109,12 +108,11 @@ impl CursorState {
     }
 
     /// Moves one range along; stays put at an end of the tree.
-    fn step(&mut self, tree: &RawTree, forward: bool) -> Option<(u64, u64, Word)> {
-        let internal = tree.internal_shape();
+    fn step(&mut self, forward: bool) -> Option<(u64, u64, Word)> {
         let moved = if forward {
-            self.path.next_slot(internal)
+            self.path.next_slot()
         } else {
-            self.path.prev_slot(internal)
+            self.path.prev_slot()
         };
         if !moved {
             return None;
@@ -131,7 +129,7 @@ impl CursorState {
         if !self.ensure(tree, true) {
             return None;
         }
-        self.step(tree, true)
+        self.step(true)
     }
 
     /// The range before the current one (the kernel's `mas_prev_range`).
@@ -139,7 +137,7 @@ impl CursorState {
         if !self.ensure(tree, false) {
             return None;
         }
-        self.step(tree, false)
+        self.step(false)
     }
 
     /// First entry at or after the position (the kernel's `mas_find`): on a fresh or paused
@@ -208,7 +206,7 @@ impl CursorState {
         }
         loop {
             let saved = (self.path.clone(), self.index, self.last);
-            let (s, e, w) = self.step(tree, forward)?;
+            let (s, e, w) = self.step(forward)?;
             if past(s, e) {
                 // Stay on the last range inside the limit, as the kernel does.
                 (self.path, self.index, self.last) = saved;

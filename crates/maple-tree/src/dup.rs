@@ -15,10 +15,11 @@ use alloc::vec::Vec;
 use crate::entry::{into_word, is_entry, view, zero_word, Entry, Word};
 use crate::node::{Enode, NodePtr, Shape};
 use crate::path::Frame;
-use crate::raw::{destroy_subtree, RawTree, Reclaim, WriteCtx};
+use crate::raw::{destroy_subtree, RawTree};
 use crate::tree::{out_of_memory, to_inclusive, MapleTree, TreeKind};
 use crate::view::TreeView;
 use crate::write::Piece;
+use crate::write::{Disposal, WriteCtx};
 use crate::{gap, Error, Exclusive};
 
 /// A finished duplication pass: the copy, the ranges to empty afterwards, and the range the
@@ -36,7 +37,6 @@ pub(crate) enum Visit {
 }
 
 struct DupPass<F> {
-    internal: Shape,
     drop_new: unsafe fn(Word),
     map: F,
     /// Ranges to empty once the copy is complete.
@@ -72,16 +72,12 @@ impl<F: FnMut(u64, u64, Word) -> Visit> DupPass<F> {
         let kids = alloc_children(n)?;
         for (i, kid) in kids[..n].iter().enumerate() {
             let src_child = Enode::from_word(src.word(i)).expect("child");
-            dst.set_slot(
-                self.internal,
-                i,
-                Enode::new(*kid, src_child.is_leaf()).word(),
-            );
+            dst.set_slot(src.shape, i, src_child.same_kind(*kid).word());
         }
         for (i, kid) in kids[..n].iter().enumerate() {
-            let child = src.child(i, self.internal);
+            let child = src.child(i);
             if let Err(e) = self.copy(&child, *kid, Some((dst, i))) {
-                undo_children(dst, self.internal, &kids[..n], i, self.drop_new);
+                undo_children(dst, src.shape, &kids[..n], i, self.drop_new);
                 return Err(e);
             }
         }
@@ -116,9 +112,9 @@ impl<F: FnMut(u64, u64, Word) -> Visit> DupPass<F> {
 fn alloc_children(n: usize) -> Result<[NodePtr; crate::node::RANGE_SLOTS], Error> {
     let mut kids = [NodePtr::DANGLING; crate::node::RANGE_SLOTS];
     for i in 0..n {
-        match NodePtr::alloc_for_overwrite() {
-            Some(k) => kids[i] = k,
-            None => {
+        match crate::supply::new_node(false) {
+            Ok(k) => kids[i] = k,
+            Err(_) => {
                 for k in &kids[..i] {
                     // SAFETY: just allocated, never linked.
                     unsafe { k.free() };
@@ -141,7 +137,7 @@ fn undo_children(
 ) {
     for j in 0..failed {
         let done = Enode::from_word(dst.slot(internal, j)).expect("child");
-        destroy_subtree(done, u64::MAX, internal, drop_new);
+        destroy_subtree(done, u64::MAX, drop_new);
     }
     for k in &kids[failed..] {
         // SAFETY: unfilled (or emptied by the failed copy) and unreachable.
@@ -158,11 +154,10 @@ fn copy_subtree(
     src: Enode,
     dst: NodePtr,
     parent: Option<(NodePtr, usize)>,
-    internal: Shape,
     clone: Option<unsafe fn(Word) -> Word>,
     drop_new: unsafe fn(Word),
 ) -> Result<(), Error> {
-    let node = src.node();
+    let (node, internal) = (src.node(), src.shape());
     // SAFETY: `dst` is private to the copy and the source is read-only while it runs.
     unsafe { dst.copy_data_from(node) };
     dst.set_parent(parent);
@@ -186,11 +181,11 @@ fn copy_subtree(
     let kids = alloc_children(n)?;
     for (i, kid) in kids[..n].iter().enumerate() {
         let child = Enode::from_word(node.slot(internal, i)).expect("child");
-        dst.set_slot(internal, i, Enode::new(*kid, child.is_leaf()).word());
+        dst.set_slot(internal, i, child.same_kind(*kid).word());
     }
     for (i, kid) in kids[..n].iter().enumerate() {
         let child = Enode::from_word(node.slot(internal, i)).expect("child");
-        if let Err(e) = copy_subtree(child, *kid, Some((dst, i)), internal, clone, drop_new) {
+        if let Err(e) = copy_subtree(child, *kid, Some((dst, i)), clone, drop_new) {
             undo_children(dst, internal, &kids[..n], i, drop_new);
             return Err(e);
         }
@@ -210,22 +205,20 @@ impl RawTree {
         let Some(root) = self.root() else {
             return Ok((copy, Vec::new(), None));
         };
-        let internal = self.internal_shape();
-        let dst = NodePtr::alloc_for_overwrite().ok_or(Error::NoMemory)?;
+        let dst = crate::supply::new_node(false)?;
         let mut pass = DupPass {
-            internal,
             drop_new,
             map,
             dropped: Vec::new(),
             failed: None,
             entries: 0,
         };
-        if let Err(e) = pass.copy(&Frame::new(root, internal, 0, u64::MAX), dst, None) {
+        if let Err(e) = pass.copy(&Frame::new(root, 0, u64::MAX), dst, None) {
             // SAFETY: never linked; its descendants were freed by the failed copy.
             unsafe { dst.free() };
             return Err(e);
         }
-        copy.set_root(Some(Enode::new(dst, root.is_leaf())), self.height());
+        copy.set_root(Some(root.same_kind(dst)), self.height());
         copy.set_len(pass.entries);
         // The kernel's `__mt_dup` copies the tree's flags too (the cyclic allocator's wrap).
         copy.set_cyclic_wrapped(self.cyclic_wrapped());
@@ -243,13 +236,13 @@ impl RawTree {
         let Some(root) = self.root() else {
             return Ok(copy);
         };
-        let dst = NodePtr::alloc_for_overwrite().ok_or(Error::NoMemory)?;
-        if let Err(e) = copy_subtree(root, dst, None, self.internal_shape(), clone, drop_new) {
+        let dst = crate::supply::new_node(false)?;
+        if let Err(e) = copy_subtree(root, dst, None, clone, drop_new) {
             // SAFETY: never linked; its descendants were freed by the failed copy.
             unsafe { dst.free() };
             return Err(e);
         }
-        copy.set_root(Some(Enode::new(dst, root.is_leaf())), self.height());
+        copy.set_root(Some(root.same_kind(dst)), self.height());
         copy.set_len(self.len());
         // The kernel's `__mt_dup` copies the tree's flags too (the cyclic allocator's wrap).
         copy.set_cyclic_wrapped(self.cyclic_wrapped());
@@ -258,16 +251,17 @@ impl RawTree {
 
     /// Empties ranges that hold zero entries placed by a duplication pass (no entry is split,
     /// so no clone is needed).
-    fn clear_zero_ranges(&self, ranges: &[(u64, u64)]) {
+    fn clear_zero_ranges(&mut self, ranges: &[(u64, u64)]) {
         let ops = crate::entry::EntryOps { clone: None };
+        let (tree, proof) = self.in_place();
         let ctx = WriteCtx {
             ops: &ops,
-            reclaim: Reclaim::Now,
+            disposal: Disposal::Now(proof),
             want_old: false,
             pool: None,
         };
         for &(s, e) in ranges {
-            if self.write(s, e, core::ptr::null_mut(), &ctx).is_err() {
+            if tree.write(s, e, core::ptr::null_mut(), &ctx).is_err() {
                 out_of_memory();
             }
         }
@@ -392,7 +386,7 @@ impl<E: Entry> TreeView<E, Exclusive> {
                 }
             }
         };
-        let (raw, dropped, failed) = self
+        let (mut raw, dropped, failed) = self
             .raw()
             .dup_pass(crate::entry::drop_word::<E2>, map)
             .unwrap_or_else(|_| out_of_memory());
@@ -545,7 +539,7 @@ fn pack_level(
         if leaf && !is_last && level[start + take - 1].word.is_null() {
             take -= 1;
         }
-        let node = NodePtr::alloc().ok_or(Error::NoMemory)?;
+        let node = crate::supply::new_node(true)?;
         let part = &level[start..start + take];
         node.write_slots(
             shape,
@@ -568,7 +562,7 @@ fn pack_level(
             }
         }
         let last = part[take - 1].last;
-        let enode = Enode::new(node, leaf);
+        let enode = Enode::new(node, shape, leaf);
         built.push((enode, last));
         out.push(Piece {
             last,
@@ -608,7 +602,7 @@ fn build_levels(raw: &RawTree, leaf_pieces: &[Piece]) -> Result<(Enode, usize), 
                 // Leaves built so far hold words the caller still owns: free nodes only.
                 let subtrees = if leaf { &built } else { &finished };
                 for &(en, max) in subtrees {
-                    destroy_subtree(en, max, internal, crate::raw::keep_word);
+                    destroy_subtree(en, max, crate::raw::keep_word);
                 }
                 if !leaf {
                     for &(en, _) in &built {

@@ -118,7 +118,6 @@ impl RawTree {
                 });
             };
             let search = Search {
-                internal: self.internal_shape(),
                 min,
                 max,
                 size,
@@ -149,7 +148,6 @@ struct Replaced;
 /// candidate. A child that turns out to hold no fitting hole inside the window sends the
 /// scan on to its neighbour.
 struct Search {
-    internal: Shape,
     min: u64,
     max: u64,
     size: u64,
@@ -159,16 +157,6 @@ struct Search {
 type Found = Result<Option<(u64, u64)>, Replaced>;
 
 impl Search {
-    /// The shape of a node reached through `enode`.
-    #[inline]
-    fn shape(&self, enode: Enode) -> Shape {
-        if enode.is_leaf() {
-            Shape::Range
-        } else {
-            self.internal
-        }
-    }
-
     /// The last index of slot `i` of a node covering `[.., node_max]`, for a slot in use.
     #[inline]
     fn slot_last(node: NodePtr, shape: Shape, i: usize, node_max: u64) -> u64 {
@@ -192,7 +180,7 @@ impl Search {
     /// The highest fitting hole in the subtree of `enode`, which covers `[node_min, node_max]`
     /// and meets the window.
     fn down(&self, enode: Enode, node_min: u64, node_max: u64) -> Found {
-        let (node, shape, leaf) = (enode.node(), self.shape(enode), enode.is_leaf());
+        let (node, shape, leaf) = (enode.node(), enode.shape(), enode.is_leaf());
         let top = self.max.min(node_max);
         let mut i = node.offset_of(shape, top);
         if shape == Shape::Arange {
@@ -234,7 +222,7 @@ impl Search {
 
     /// The lowest fitting hole in the subtree of `enode` (see [`down`](Self::down)).
     fn up(&self, enode: Enode, node_min: u64, node_max: u64) -> Found {
-        let (node, shape, leaf) = (enode.node(), self.shape(enode), enode.is_leaf());
+        let (node, shape, leaf) = (enode.node(), enode.shape(), enode.is_leaf());
         let bottom = self.min.max(node_min);
         let end = if shape == Shape::Arange {
             node.meta().0

@@ -143,7 +143,6 @@ impl<'a> RawIter<'a> {
 
     #[cold]
     fn change_leaf(&mut self, forward: bool) {
-        let internal = self.tree.internal_shape();
         let (path, leaf) = if forward {
             (&mut self.front, &mut self.front_leaf)
         } else {
@@ -152,9 +151,9 @@ impl<'a> RawIter<'a> {
         let at_edge = leaf.map_or(0, |f| f.offset);
         path.leaf_mut().offset = at_edge;
         let moved = if forward {
-            path.next_slot(internal)
+            path.next_slot()
         } else {
-            path.prev_slot(internal)
+            path.prev_slot()
         };
         if !moved {
             self.done = true;

@@ -64,6 +64,8 @@ mod raw;
 #[cfg(feature = "std")]
 mod rcu;
 mod reclaim;
+mod retire;
+mod supply;
 mod sync;
 mod tree;
 mod validate;
@@ -80,9 +82,6 @@ pub use iter::{Gaps, IntoIter, Iter, IterMut, Keys, Range, RangeMut, Values};
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use mode::Shared;
 pub use mode::{Mode, Owned, TakeOld};
-#[cfg(feature = "fault-injection")]
-#[cfg_attr(docsrs, doc(cfg(feature = "fault-injection")))]
-pub use node::fault;
 pub use node::NODE_SIZE;
 pub use prealloc::Prealloc;
 #[cfg(all(feature = "std", loom))]
@@ -91,6 +90,9 @@ pub use rcu::loom_stats;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use rcu::{RcuMapleTree, ReadGuard, WriteGuard};
+#[cfg(feature = "fault-injection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fault-injection")))]
+pub use supply::fault;
 pub use tree::{MapleTree, TreeKind};
 pub use validate::ValidateError;
 pub use view::{Access, Exclusive, Lockless, TreeView};

@@ -17,15 +17,14 @@
 // their signatures cannot be reached through them.
 #![allow(private_interfaces, private_bounds)]
 
+#[cfg(feature = "std")]
 use core::cell::RefCell;
-
-use alloc::vec::Vec;
 
 #[cfg(feature = "std")]
 use crate::entry::{clone_word, drop_word};
 use crate::entry::{from_word, is_entry, Entry, EntryOps, Word};
-use crate::node::NodePtr;
-use crate::raw::{RawTree, Reclaim, WriteCtx};
+use crate::raw::RawTree;
+use crate::write::{Disposal, WriteCtx};
 use crate::Error;
 use sealed::Sealed;
 
@@ -74,8 +73,7 @@ impl core::fmt::Debug for Shared<'_> {
     }
 }
 
-/// Preallocated nodes (the kernel's `mas_preallocate`), used before any other node supply.
-pub(crate) type Pool = RefCell<Vec<NodePtr>>;
+pub(crate) use crate::supply::Pool;
 
 pub(crate) mod sealed {
     use super::*;
@@ -89,11 +87,11 @@ pub(crate) mod sealed {
         /// Runs one engine write with this mode's context: in place and freeing at once, or
         /// copy-on-write with retirement after a grace period.
         fn run<R>(
-            &self,
+            &mut self,
             ops: &EntryOps,
             want_old: bool,
             pool: Option<&Pool>,
-            f: impl FnOnce(&RawTree, &WriteCtx<'_, '_>) -> R,
+            f: impl FnOnce(&RawTree, &WriteCtx<'_>) -> R,
         ) -> R;
         /// What dropping the tree value does: an owned tree frees everything, a writer guard
         /// only lets go of the lock.
@@ -108,7 +106,7 @@ pub(crate) mod sealed {
         /// `word` is empty, the zero entry, or an entry of type `E` whose ownership passes to
         /// the tree when (and only when) the write succeeds.
         unsafe fn write_taking_old(
-            &self,
+            &mut self,
             first: u64,
             last: u64,
             word: Word,
@@ -126,17 +124,19 @@ impl sealed::Sealed for Owned {
     const SHARED: bool = false;
     #[inline]
     fn run<R>(
-        &self,
+        &mut self,
         ops: &EntryOps,
         want_old: bool,
         pool: Option<&Pool>,
-        f: impl FnOnce(&RawTree, &WriteCtx<'_, '_>) -> R,
+        f: impl FnOnce(&RawTree, &WriteCtx<'_>) -> R,
     ) -> R {
+        // `&mut self`: nobody else can see the tree, which is what the in-place proof says.
+        let (raw, proof) = self.raw.in_place();
         f(
-            &self.raw,
+            raw,
             &WriteCtx {
                 ops,
-                reclaim: Reclaim::Now,
+                disposal: Disposal::Now(proof),
                 want_old,
                 pool,
             },
@@ -149,7 +149,7 @@ impl sealed::Sealed for Owned {
 
 impl<E: Entry> sealed::SealedTakeOld<E> for Owned {
     unsafe fn write_taking_old(
-        &self,
+        &mut self,
         first: u64,
         last: u64,
         word: Word,
@@ -174,11 +174,11 @@ impl sealed::Sealed for Shared<'_> {
     }
     const SHARED: bool = true;
     fn run<R>(
-        &self,
+        &mut self,
         ops: &EntryOps,
         want_old: bool,
         pool: Option<&Pool>,
-        f: impl FnOnce(&RawTree, &WriteCtx<'_, '_>) -> R,
+        f: impl FnOnce(&RawTree, &WriteCtx<'_>) -> R,
     ) -> R {
         // The writer needs no pin of its own: only it frees nodes, and it does so here,
         // between writes.
@@ -188,7 +188,7 @@ impl sealed::Sealed for Shared<'_> {
             self.raw,
             &WriteCtx {
                 ops,
-                reclaim: Reclaim::Deferred(reclaimer),
+                disposal: Disposal::Deferred(reclaimer),
                 want_old,
                 pool,
             },
@@ -207,7 +207,7 @@ impl sealed::Sealed for Shared<'_> {
 #[cfg(feature = "std")]
 impl<E: Entry + Clone> sealed::SealedTakeOld<E> for Shared<'_> {
     unsafe fn write_taking_old(
-        &self,
+        &mut self,
         first: u64,
         last: u64,
         word: Word,

@@ -50,6 +50,8 @@ pub(crate) const MAX_HEIGHT: usize = 31;
 
 const DATA_WORDS: usize = 31;
 const LEAF_BIT: usize = 1;
+/// Set in the encoded pointer of an allocation-tree internal node.
+const ARANGE_BIT: usize = 2;
 const SLOT_MASK: usize = 0xff;
 
 #[repr(C, align(256))]
@@ -117,16 +119,40 @@ const META: usize = 29;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct NodePtr(NonNull<Node>);
 
-/// A node pointer as stored in a parent slot or in the root: address plus leaf bit.
+/// A node pointer as stored in a parent slot or in the root: the address plus the node's kind
+/// in its low bits (leaf, or internal of which shape), as the kernel encodes its node type.
+/// Whoever holds one knows how to read the node.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Enode(NonNull<Node>);
 
 impl Enode {
+    /// Encodes `node`: a leaf (always [`Shape::Range`]) or an internal node of `shape`.
     #[inline]
-    pub(crate) fn new(node: NodePtr, leaf: bool) -> Enode {
-        let bit = if leaf { LEAF_BIT } else { 0 };
-        // SAFETY: setting a low bit of a non-null, 256-aligned address keeps it non-null.
-        Enode(unsafe { NonNull::new_unchecked(node.0.as_ptr().map_addr(|a| a | bit)) })
+    pub(crate) fn new(node: NodePtr, shape: Shape, leaf: bool) -> Enode {
+        debug_assert!(!leaf || shape == Shape::Range, "leaves are range nodes");
+        let bits = if leaf {
+            LEAF_BIT
+        } else if shape == Shape::Arange {
+            ARANGE_BIT
+        } else {
+            0
+        };
+        // SAFETY: setting low bits of a non-null, 256-aligned address keeps it non-null.
+        Enode(unsafe { NonNull::new_unchecked(node.0.as_ptr().map_addr(|a| a | bits)) })
+    }
+    /// The same kind of node at another address (a copy of this one).
+    #[inline]
+    pub(crate) fn same_kind(self, node: NodePtr) -> Enode {
+        Enode::new(node, self.shape(), self.is_leaf())
+    }
+    /// How the node's words are laid out.
+    #[inline]
+    pub(crate) fn shape(self) -> Shape {
+        if self.0.as_ptr().addr() & ARANGE_BIT != 0 {
+            Shape::Arange
+        } else {
+            Shape::Range
+        }
     }
     #[inline]
     pub(crate) fn from_word(word: Word) -> Option<Enode> {
@@ -160,36 +186,6 @@ impl Enode {
     pub(crate) fn node(self) -> NodePtr {
         // SAFETY: an Enode is only built from a NodePtr's (non-null, 256-aligned) address.
         NodePtr(unsafe { NonNull::new_unchecked(self.0.as_ptr().map_addr(|a| a & !SLOT_MASK)) })
-    }
-}
-
-#[cfg(feature = "fault-injection")]
-pub mod fault {
-    //! Deterministic allocation-failure injection for tests.
-    use core::cell::Cell;
-    std::thread_local! {
-        static FAIL_AFTER: Cell<Option<usize>> = const { Cell::new(None) };
-        static ALLOCATED: Cell<usize> = const { Cell::new(0) };
-    }
-    /// Make the `n`-th node allocation from now on (0-based) on this thread fail, and every
-    /// one after it; `None` turns injection off.
-    pub fn fail_after(n: Option<usize>) {
-        FAIL_AFTER.with(|f| f.set(n));
-    }
-    /// Node allocations made on this thread so far.
-    pub fn allocations() -> usize {
-        ALLOCATED.with(|a| a.get())
-    }
-    pub(crate) fn should_fail() -> bool {
-        ALLOCATED.with(|a| a.set(a.get() + 1));
-        FAIL_AFTER.with(|f| match f.get() {
-            Some(0) => true,
-            Some(n) => {
-                f.set(Some(n - 1));
-                false
-            }
-            None => false,
-        })
     }
 }
 
@@ -266,16 +262,18 @@ impl SpareNodes {
             Some(n)
         })
     }
-    /// Keeps `node` for a later write, or frees it when every place is taken.
+    /// Keeps `node` for a later write; gives it back when every place is taken.
     ///
     /// # Safety
-    /// As [`NodePtr::free`]: the node is unreachable.
-    pub(crate) unsafe fn keep_or_free(&self, node: NodePtr) {
+    /// As [`NodePtr::free`]: the node is unreachable (it will be handed out as a blank frame).
+    pub(crate) unsafe fn keep(&self, node: NodePtr) -> Option<NodePtr> {
         let relaxed = core::sync::atomic::Ordering::Relaxed;
         match self.0.iter().find(|s| s.load(relaxed).is_null()) {
-            Some(place) => place.store(node.0.as_ptr(), relaxed),
-            // SAFETY: the caller guarantees the node is unreachable.
-            None => unsafe { node.free() },
+            Some(place) => {
+                place.store(node.0.as_ptr(), relaxed);
+                None
+            }
+            None => Some(node),
         }
     }
     /// How many frames are kept.
@@ -299,41 +297,9 @@ impl NodePtr {
     pub(crate) const DANGLING: NodePtr = NodePtr(NonNull::dangling());
 
     /// Allocates a zeroed node (no parent, no pivots, empty slots), or `None` when the
-    /// allocator is out of memory.
-    pub(crate) fn alloc() -> Option<NodePtr> {
-        #[cfg(feature = "fault-injection")]
-        if fault::should_fail() {
-            return None;
-        }
-        Self::alloc_memory()
-    }
-
-    /// A node whose data words are left unset, for a caller that writes every one of them
-    /// before anyone reads the node ([`copy_data_from`](Self::copy_data_from)): no zero fill.
-    /// No parent; `None` when the allocator is out of memory.
-    pub(crate) fn alloc_for_overwrite() -> Option<NodePtr> {
-        #[cfg(feature = "fault-injection")]
-        if fault::should_fail() {
-            return None;
-        }
-        #[cfg(not(loom))]
-        {
-            // SAFETY: the layout has a non-zero size.
-            let raw = unsafe { alloc::alloc::alloc(layout()) } as *mut Node;
-            let node = NonNull::new(raw)?;
-            check_alignment(core::hint::black_box(raw.addr()));
-            // SAFETY: allocated for a `Node`; written through a raw pointer because the rest of
-            // the node is not initialised yet (no reference to it may exist before).
-            unsafe { ptr::addr_of_mut!((*raw).parent).write(AtomicPtr::new(ptr::null_mut())) };
-            Some(NodePtr(node))
-        }
-        #[cfg(loom)]
-        Self::alloc_memory()
-    }
-
-    /// [`alloc`](Self::alloc) without failure injection, for callers that inject it
-    /// themselves.
-    pub(crate) fn alloc_memory() -> Option<NodePtr> {
+    /// allocator is out of memory. (Nodes come through `supply`, which decides injected
+    /// failures.)
+    pub(crate) fn alloc_zeroed() -> Option<NodePtr> {
         #[cfg(not(loom))]
         {
             // SAFETY: the layout has a non-zero size. All-zero bytes are a valid `Node` (atomics).
@@ -357,6 +323,25 @@ impl NodePtr {
             });
             Some(NodePtr(NonNull::from(alloc::boxed::Box::leak(node))))
         }
+    }
+
+    /// A node whose data words are left unset, for a caller that writes every one of them
+    /// before anyone reads the node ([`copy_data_from`](Self::copy_data_from)): no zero fill.
+    /// No parent; `None` when the allocator is out of memory.
+    pub(crate) fn alloc_for_overwrite() -> Option<NodePtr> {
+        #[cfg(not(loom))]
+        {
+            // SAFETY: the layout has a non-zero size.
+            let raw = unsafe { alloc::alloc::alloc(layout()) } as *mut Node;
+            let node = NonNull::new(raw)?;
+            check_alignment(core::hint::black_box(raw.addr()));
+            // SAFETY: allocated for a `Node`; written through a raw pointer because the rest of
+            // the node is not initialised yet (no reference to it may exist before).
+            unsafe { ptr::addr_of_mut!((*raw).parent).write(AtomicPtr::new(ptr::null_mut())) };
+            Some(NodePtr(node))
+        }
+        #[cfg(loom)]
+        Self::alloc_zeroed()
     }
 
     /// Frees the node.

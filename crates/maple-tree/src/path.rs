@@ -23,9 +23,9 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
-    pub(crate) fn new(enode: Enode, internal: Shape, min: u64, max: u64) -> Frame {
+    pub(crate) fn new(enode: Enode, min: u64, max: u64) -> Frame {
         let leaf = enode.is_leaf();
-        let shape = if leaf { Shape::Range } else { internal };
+        let shape = enode.shape();
         let node = enode.node();
         Frame {
             node,
@@ -58,9 +58,9 @@ impl Frame {
     }
     /// The child frame at slot `i` (internal nodes only).
     #[inline]
-    pub(crate) fn child(&self, i: usize, internal: Shape) -> Frame {
+    pub(crate) fn child(&self, i: usize) -> Frame {
         let enode = Enode::from_word(self.word(i)).expect("internal slot holds a child");
-        Frame::new(enode, internal, self.slot_min(i), self.slot_max(i))
+        Frame::new(enode, self.slot_min(i), self.slot_max(i))
     }
 }
 
@@ -133,19 +133,12 @@ impl Path {
 
     /// Descends from `root` to the leaf slot holding `index`, stopping after `max_depth`
     /// levels (use `usize::MAX` for a full walk).
-    pub(crate) fn descend(
-        &mut self,
-        root: Option<Enode>,
-        internal: Shape,
-        index: u64,
-        max_depth: usize,
-    ) {
+    pub(crate) fn descend(&mut self, root: Option<Enode>, index: u64, max_depth: usize) {
         self.clear();
         let Some(root) = root else { return };
         let (mut enode, mut min, mut max) = (root, 0, u64::MAX);
         loop {
-            let leaf = enode.is_leaf();
-            let shape = if leaf { Shape::Range } else { internal };
+            let (leaf, shape) = (enode.is_leaf(), enode.shape());
             let node = enode.node();
             // One scan finds both the slot holding `index` and the node's last used slot.
             let (offset, end) = node.offset_and_end(shape, index, max);
@@ -172,12 +165,12 @@ impl Path {
 
     /// Re-descends from level `depth` (whose offset is already set) to the left-most
     /// (`rightmost == false`) or right-most leaf slot below it.
-    fn descend_edge(&mut self, depth: usize, internal: Shape, rightmost: bool) {
+    fn descend_edge(&mut self, depth: usize, rightmost: bool) {
         debug_assert!(depth < self.len);
         self.len = depth + 1;
         let mut frame = *self.at(depth);
         while !frame.leaf {
-            let mut child = frame.child(frame.offset, internal);
+            let mut child = frame.child(frame.offset);
             child.offset = if rightmost { child.end } else { 0 };
             self.push(child);
             frame = child;
@@ -186,26 +179,26 @@ impl Path {
 
     /// Moves to the next leaf slot. Returns false (and leaves the path unchanged) at the end.
     #[inline]
-    pub(crate) fn next_slot(&mut self, internal: Shape) -> bool {
+    pub(crate) fn next_slot(&mut self) -> bool {
         let d = self.len - 1;
         let leaf = self.at_mut(d);
         if leaf.offset < leaf.end {
             leaf.offset += 1;
             return true;
         }
-        self.next_leaf(internal)
+        self.next_leaf()
     }
 
     /// Moves to the first slot of the next leaf.
     #[cold]
-    fn next_leaf(&mut self, internal: Shape) -> bool {
+    fn next_leaf(&mut self) -> bool {
         let mut depth = self.len;
         while depth > 0 {
             depth -= 1;
             let f = self.at_mut(depth);
             if f.offset < f.end {
                 f.offset += 1;
-                self.descend_edge(depth, internal, false);
+                self.descend_edge(depth, false);
                 return true;
             }
         }
@@ -214,26 +207,26 @@ impl Path {
 
     /// Moves to the previous leaf slot. Returns false (path unchanged) at the start.
     #[inline]
-    pub(crate) fn prev_slot(&mut self, internal: Shape) -> bool {
+    pub(crate) fn prev_slot(&mut self) -> bool {
         let d = self.len - 1;
         let leaf = self.at_mut(d);
         if leaf.offset > 0 {
             leaf.offset -= 1;
             return true;
         }
-        self.prev_leaf(internal)
+        self.prev_leaf()
     }
 
     /// Moves to the last slot of the previous leaf.
     #[cold]
-    fn prev_leaf(&mut self, internal: Shape) -> bool {
+    fn prev_leaf(&mut self) -> bool {
         let mut depth = self.len;
         while depth > 0 {
             depth -= 1;
             let f = self.at_mut(depth);
             if f.offset > 0 {
                 f.offset -= 1;
-                self.descend_edge(depth, internal, true);
+                self.descend_edge(depth, true);
                 return true;
             }
         }

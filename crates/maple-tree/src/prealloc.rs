@@ -8,7 +8,6 @@ use alloc::vec::Vec;
 
 use crate::entry::{into_word, Entry, HasCloneOps};
 use crate::mode::{Mode, Pool, TakeOld};
-use crate::node::NodePtr;
 use crate::tree::{out_of_memory, MapleTree};
 use crate::view::TreeView;
 use crate::write::worst_case_nodes;
@@ -71,7 +70,7 @@ impl<'w, E: Entry, M: Mode> Prealloc<'w, E, M> {
         nodes.reserve_exact(needed);
         for _ in 0..needed {
             // On failure `prealloc` is dropped, which frees what was taken.
-            nodes.push(NodePtr::alloc().ok_or(Error::NoMemory)?);
+            nodes.push(crate::supply::new_node(true)?);
         }
         Ok(prealloc)
     }

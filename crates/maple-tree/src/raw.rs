@@ -9,10 +9,9 @@ use core::ptr;
 
 use crossbeam_utils::CachePadded;
 
-use crate::entry::{is_entry, EntryOps, Word};
+use crate::entry::{is_entry, Word};
 use crate::node::{Enode, NodePtr, Shape, SpareNodes};
 use crate::path::{Frame, Path};
-use crate::reclaim::Reclaimer;
 use crate::sync::{const_fn_unless_loom, AtomicPtr, AtomicUsize, Ordering};
 use crate::{Error, TreeKind};
 
@@ -146,13 +145,11 @@ impl RawTree {
         index: u64,
         check_dead: bool,
     ) -> Option<Option<(NodePtr, usize, Word)>> {
-        let internal = self.internal_shape();
         let Some(mut enode) = self.root() else {
             return Some(None);
         };
         loop {
-            let leaf = enode.is_leaf();
-            let shape = if leaf { Shape::Range } else { internal };
+            let (leaf, shape) = (enode.is_leaf(), enode.shape());
             let node = enode.node();
             let offset = node.offset_of(shape, index);
             let word = node.slot(shape, offset);
@@ -175,7 +172,7 @@ impl RawTree {
         s: u64,
         e: u64,
         word: Word,
-        ctx: &WriteCtx<'_, '_>,
+        ctx: &crate::write::WriteCtx<'_>,
     ) -> Result<(), Error> {
         if s > e {
             return Err(Error::Invalid);
@@ -189,7 +186,7 @@ impl RawTree {
     /// A path to the leaf slot holding `index` (empty path for an empty tree).
     pub(crate) fn path_to(&self, index: u64) -> Path {
         let mut p = Path::empty();
-        p.descend(self.root(), self.internal_shape(), index, usize::MAX);
+        p.descend(self.root(), index, usize::MAX);
         p
     }
 
@@ -220,14 +217,12 @@ impl RawTree {
     /// The range and word holding `index` (owner or writer only: no dead-node checks). Like
     /// [`lookup`](Self::lookup) it keeps no path, only the bounds of the slot it is in.
     pub(crate) fn range_at(&self, index: u64) -> (u64, u64, Word) {
-        let internal = self.internal_shape();
         let Some(mut enode) = self.root() else {
             return (0, u64::MAX, ptr::null_mut());
         };
         let (mut min, mut max) = (0, u64::MAX);
         loop {
-            let leaf = enode.is_leaf();
-            let shape = if leaf { Shape::Range } else { internal };
+            let (leaf, shape) = (enode.is_leaf(), enode.shape());
             let node = enode.node();
             let offset = node.offset_of(shape, index);
             // The slot's bounds: the previous pivot + 1, and its own pivot, except that the
@@ -249,22 +244,16 @@ impl RawTree {
 
     /// Visits every node in depth-first pre-order with its frame and depth.
     pub(crate) fn for_each_node(&self, mut f: impl FnMut(&Frame, usize)) {
-        fn rec(frame: &Frame, depth: usize, internal: Shape, f: &mut impl FnMut(&Frame, usize)) {
+        fn rec(frame: &Frame, depth: usize, f: &mut impl FnMut(&Frame, usize)) {
             f(frame, depth);
             if !frame.leaf {
                 for i in 0..=frame.end {
-                    rec(&frame.child(i, internal), depth + 1, internal, f);
+                    rec(&frame.child(i), depth + 1, f);
                 }
             }
         }
         if let Some(root) = self.root() {
-            let internal = self.internal_shape();
-            rec(
-                &Frame::new(root, internal, 0, u64::MAX),
-                0,
-                internal,
-                &mut f,
-            );
+            rec(&Frame::new(root, 0, u64::MAX), 0, &mut f);
         }
     }
 
@@ -277,18 +266,17 @@ impl RawTree {
     /// Frees every node but leaves the entries alone: their ownership was taken elsewhere.
     pub(crate) fn free_nodes_keep_entries(&self) {
         self.owner.spares.free_all();
-        fn rec(frame: &Frame, internal: Shape) {
+        fn rec(frame: &Frame) {
             if !frame.leaf {
                 for i in 0..=frame.end {
-                    rec(&frame.child(i, internal), internal);
+                    rec(&frame.child(i));
                 }
             }
             // SAFETY: the tree is being dismantled by its owner; nothing links here afterwards.
             unsafe { frame.node.free() };
         }
         if let Some(root) = self.root() {
-            let internal = self.internal_shape();
-            rec(&Frame::new(root, internal, 0, u64::MAX), internal);
+            rec(&Frame::new(root, 0, u64::MAX));
         }
         self.set_root(None, 0);
         self.set_len(0);
@@ -299,7 +287,7 @@ impl RawTree {
         self.owner.spares.free_all();
         self.set_cyclic_wrapped(false);
         if let Some(root) = self.root() {
-            destroy_subtree(root, u64::MAX, self.internal_shape(), self.drop_entry);
+            destroy_subtree(root, u64::MAX, self.drop_entry);
         }
         self.set_root(None, 0);
         self.set_len(0);
@@ -314,13 +302,8 @@ impl RawTree {
 pub(crate) unsafe fn keep_word(_: Word) {}
 
 /// Frees a detached subtree and drops its entries; returns how many entries it held.
-pub(crate) fn destroy_subtree(
-    enode: Enode,
-    max: u64,
-    internal: Shape,
-    drop_entry: unsafe fn(Word),
-) -> usize {
-    destroy_subtree_except(enode, max, internal, drop_entry, &[])
+pub(crate) fn destroy_subtree(enode: Enode, max: u64, drop_entry: unsafe fn(Word)) -> usize {
+    destroy_subtree_except(enode, max, drop_entry, &[])
 }
 
 /// As [`destroy_subtree`], but leaves the nodes in `keep` (and everything below them) alone:
@@ -328,11 +311,10 @@ pub(crate) fn destroy_subtree(
 pub(crate) fn destroy_subtree_except(
     enode: Enode,
     max: u64,
-    internal: Shape,
     drop_entry: unsafe fn(Word),
     keep: &[NodePtr],
 ) -> usize {
-    let frame = Frame::new(enode, internal, 0, max);
+    let frame = Frame::new(enode, 0, max);
     let mut entries = 0;
     for i in 0..=frame.end {
         let w = frame.word(i);
@@ -344,8 +326,7 @@ pub(crate) fn destroy_subtree_except(
             }
         } else if let Some(child) = Enode::from_word(w) {
             if !keep.contains(&child.node()) {
-                entries +=
-                    destroy_subtree_except(child, frame.slot_max(i), internal, drop_entry, keep);
+                entries += destroy_subtree_except(child, frame.slot_max(i), drop_entry, keep);
             }
         }
     }
@@ -356,13 +337,8 @@ pub(crate) fn destroy_subtree_except(
 
 /// Counts the entries of a subtree (outside `keep`) and marks its nodes dead, without freeing
 /// anything: shared mode, before deferring its destruction.
-pub(crate) fn count_and_mark_dead(
-    enode: Enode,
-    max: u64,
-    internal: Shape,
-    keep: &[NodePtr],
-) -> usize {
-    let frame = Frame::new(enode, internal, 0, max);
+pub(crate) fn count_and_mark_dead(enode: Enode, max: u64, keep: &[NodePtr]) -> usize {
+    let frame = Frame::new(enode, 0, max);
     let mut entries = 0;
     for i in 0..=frame.end {
         let w = frame.word(i);
@@ -371,7 +347,7 @@ pub(crate) fn count_and_mark_dead(
         } else {
             let child = Enode::from_word(w).expect("child");
             if !keep.contains(&child.node()) {
-                entries += count_and_mark_dead(child, frame.slot_max(i), internal, keep);
+                entries += count_and_mark_dead(child, frame.slot_max(i), keep);
             }
         }
     }
@@ -379,42 +355,13 @@ pub(crate) fn count_and_mark_dead(
     entries
 }
 
-/// How replaced nodes and removed entries are disposed of.
-#[derive(Clone, Copy)]
-pub(crate) enum Reclaim<'g> {
-    /// Nobody else can see the tree: free at once, and rewrite nodes in place when possible.
-    Now,
-    /// Lock-free readers may hold pointers: mark dead, hand to the writer's reclaimer, which
-    /// frees or reuses after the grace period.
-    Deferred(&'g core::cell::RefCell<Reclaimer>),
-}
-
-/// What one write needs besides its arguments.
-pub(crate) struct WriteCtx<'a, 'g> {
-    pub(crate) ops: &'a EntryOps,
-    pub(crate) reclaim: Reclaim<'g>,
-    /// Hand the entry previously at `first` back to the caller instead of dropping it.
-    pub(crate) want_old: bool,
-    /// Preallocated nodes (the kernel's `mas_preallocate`), used before the allocator.
-    pub(crate) pool: Option<&'a core::cell::RefCell<alloc::vec::Vec<NodePtr>>>,
-}
-
 impl RawTree {
-    /// Node-only disposal of a node a write replaced: kept for this tree's next writes or
-    /// freed at once when nobody else can see the tree, else handed to the reclaimer.
-    pub(crate) fn retire_node(&self, node: NodePtr, reclaim: Reclaim<'_>) {
-        match reclaim {
-            // SAFETY: the node was unlinked by the write that retires it and nobody reads it.
-            Reclaim::Now => unsafe { self.owner.spares.keep_or_free(node) },
-            Reclaim::Deferred(reclaimer) => reclaimer.borrow_mut().retire_node(node),
-        }
+    /// The frames an owned tree's writes unlinked, kept for its next writes.
+    pub(crate) fn spare_nodes(&self) -> &SpareNodes {
+        &self.owner.spares
     }
     #[cfg(test)]
     pub(crate) fn spares(&self) -> usize {
         self.owner.spares.len()
-    }
-    /// A frame an earlier write of this owned tree unlinked, if one is kept.
-    pub(crate) fn take_spare(&self) -> Option<NodePtr> {
-        self.owner.spares.take()
     }
 }

@@ -118,7 +118,7 @@ impl<E: Entry + Send + Sync + 'static> RcuMapleTree<E> {
     /// ```
     #[must_use]
     pub fn from_tree(tree: MapleTree<E>) -> Self {
-        let reclaimer = Reclaimer::new(tree.raw().drop_entry, tree.raw().internal_shape());
+        let reclaimer = Reclaimer::new(tree.raw().drop_entry);
         RcuMapleTree {
             tree,
             writer: Mutex::new(RefCell::new(reclaimer)),

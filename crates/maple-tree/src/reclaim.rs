@@ -23,9 +23,9 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::entry::{is_entry, Word};
-use crate::node::{Enode, NodePtr, Shape};
-use crate::raw::destroy_subtree_except;
+use crate::entry::Word;
+use crate::node::NodePtr;
+use crate::retire::Retired;
 use crate::sync::{AtomicBool, Ordering};
 
 /// Retired items per grace period. Loom models are small: seal after every write there, so
@@ -43,27 +43,17 @@ pub(crate) const NODE_CACHE: usize = 64;
 #[cfg(loom)]
 pub(crate) const NODE_CACHE: usize = 4;
 
-/// What one grace period covers.
+/// What one grace period covers: the retired lists of the writes made while it filled up.
 #[derive(Default)]
 struct Batch {
-    /// Replaced nodes, already marked dead. Their contents were copied elsewhere.
-    nodes: Vec<NodePtr>,
-    /// Entries removed from the tree.
-    entries: Vec<Word>,
-    /// Detached subtrees (root, maximum), already marked dead, minus the nodes in `keep`.
-    subtrees: Vec<(Enode, u64, Vec<NodePtr>)>,
-}
-
-impl Batch {
-    fn len(&self) -> usize {
-        self.nodes.len() + self.entries.len() + self.subtrees.len()
-    }
+    writes: Vec<Retired>,
+    /// Items in all of them.
+    items: usize,
 }
 
 /// Retired nodes and entries of one shared tree, owned by whoever holds its writer lock.
 pub(crate) struct Reclaimer {
     drop_entry: unsafe fn(Word),
-    internal: Shape,
     /// Filling up; its grace period has not started.
     current: Batch,
     /// Sealed, oldest first, each with the flag its deferred closure raises.
@@ -80,10 +70,9 @@ pub(crate) struct Reclaimer {
 unsafe impl Send for Reclaimer {}
 
 impl Reclaimer {
-    pub(crate) fn new(drop_entry: unsafe fn(Word), internal: Shape) -> Reclaimer {
+    pub(crate) fn new(drop_entry: unsafe fn(Word)) -> Reclaimer {
         Reclaimer {
             drop_entry,
-            internal,
             current: Batch::default(),
             pending: VecDeque::new(),
             cache: Vec::new(),
@@ -92,23 +81,10 @@ impl Reclaimer {
         }
     }
 
-    /// Marks an unlinked node dead (readers that reach it will restart) and retires it.
-    pub(crate) fn retire_node(&mut self, node: NodePtr) {
-        node.mark_dead();
-        self.current.nodes.push(node);
-    }
-
-    /// Retires an entry removed from the tree: a reader may still be reading it.
-    pub(crate) fn retire_entry(&mut self, word: Word) {
-        if is_entry(word) {
-            self.current.entries.push(word);
-        }
-    }
-
-    /// Retires a detached subtree whose nodes were all marked dead, except those in `keep`
-    /// (and what lies below them), which the write disposes of itself.
-    pub(crate) fn retire_subtree(&mut self, root: Enode, max: u64, keep: &[NodePtr]) {
-        self.current.subtrees.push((root, max, keep.to_vec()));
+    /// Takes what a write unlinked (already marked dead: readers that reach it walk again).
+    pub(crate) fn retire(&mut self, retired: Retired) {
+        self.current.items += retired.len();
+        self.current.writes.push(retired);
     }
 
     /// A node frame past its grace period, to be filled by a write (its contents are stale
@@ -128,7 +104,7 @@ impl Reclaimer {
     /// Starts the grace period of the current batch once it is full. Call after the write
     /// that retired its items has published them unlinked.
     pub(crate) fn seal_if_full(&mut self, #[cfg(loom)] grace: &crate::sync::loom_reclaim::Grace) {
-        if self.current.len() < BATCH {
+        if self.current.items < BATCH {
             return;
         }
         let batch = core::mem::take(&mut self.current);
@@ -173,20 +149,19 @@ impl Reclaimer {
     /// # Safety
     /// No reader may still reach anything in `batch`.
     unsafe fn release(&mut self, batch: Batch) {
-        for node in batch.nodes {
-            if self.cache.len() < NODE_CACHE {
-                self.cache.push(node);
-            } else {
-                // SAFETY: unlinked and past its grace period (the caller's guarantee).
-                unsafe { node.free() };
-            }
-        }
-        for w in batch.entries {
-            // SAFETY: removed from the tree and past its grace period; dropped once.
-            unsafe { (self.drop_entry)(w) };
-        }
-        for (root, max, keep) in batch.subtrees {
-            destroy_subtree_except(root, max, self.internal, self.drop_entry, &keep);
+        let (cache, drop_entry) = (&mut self.cache, self.drop_entry);
+        for retired in batch.writes {
+            // Frames go to the cache for reuse while it has room, the rest are freed.
+            let keep = |node: NodePtr| {
+                if cache.len() < NODE_CACHE {
+                    cache.push(node);
+                    None
+                } else {
+                    Some(node)
+                }
+            };
+            // SAFETY: the batch's grace period is over (the caller's guarantee).
+            unsafe { retired.release(drop_entry, keep) };
         }
     }
 }

@@ -67,6 +67,13 @@ impl Checker<'_> {
         if f.node.is_dead() {
             return err(None, "node is marked dead".into());
         }
+        let want = if f.leaf { Shape::Range } else { self.internal };
+        if f.shape != want {
+            return err(
+                None,
+                format!("a {:?} node where the tree keeps {want:?} ones", f.shape),
+            );
+        }
         let pivots = f.shape.pivots();
         // Limits: strictly increasing pivots inside [min, max], end pivot == max, zeros after.
         let mut prev = None;
@@ -140,7 +147,7 @@ impl Checker<'_> {
             if w.is_null() || w == zero_word() {
                 return err(Some(i), "internal slot without a child".into());
             }
-            let child = f.child(i, self.internal);
+            let child = f.child(i);
             match child.node.parent() {
                 Some((p, slot)) if p == f.node && slot == i => {}
                 other => {
@@ -208,7 +215,7 @@ impl RawTree {
             }
             return Ok(());
         };
-        let frame = Frame::new(root, internal, 0, u64::MAX);
+        let frame = Frame::new(root, 0, u64::MAX);
         if frame.node.parent().is_some() {
             return Err(Checker::fail(&frame, 0, None, "root has a parent".into()));
         }
