@@ -173,28 +173,32 @@ impl<E: Entry> MapleTree<E> {
     /// ```
     pub fn append(&mut self, other: &mut Self) -> Result<(), Error> {
         let mut layout = Layout::new();
-        let mut mine = occupied(self.raw()).peekable();
-        let mut theirs = occupied(other.raw()).peekable();
-        loop {
-            let next = match (mine.peek(), theirs.peek()) {
-                (Some(a), Some(b)) if a.0 <= b.0 => mine.next(),
-                (Some(_), Some(_)) | (None, Some(_)) => theirs.next(),
-                (Some(_), None) => mine.next(),
-                (None, None) => break,
-            };
-            let (s, e, w) = next.expect("peeked");
-            if !layout.push(s, e, w) {
-                return Err(Error::Exists);
+        {
+            let mut mine = occupied(self.raw()).peekable();
+            let mut theirs = occupied(other.raw()).peekable();
+            loop {
+                let next = match (mine.peek(), theirs.peek()) {
+                    (Some(a), Some(b)) if a.0 <= b.0 => mine.next(),
+                    (Some(_), Some(_)) | (None, Some(_)) => theirs.next(),
+                    (Some(_), None) => mine.next(),
+                    (None, None) => break,
+                };
+                let (s, e, w) = next.expect("peeked");
+                if !layout.push(s, e, w) {
+                    return Err(Error::Exists);
+                }
             }
         }
         let built = RawTree::new(self.raw().kind, drop_word::<E>);
         built.install(&layout.finish())?;
         // Every word now lives in `built`: free the old nodes without their entries.
-        self.raw().free_nodes_keep_entries();
-        other.raw().free_nodes_keep_entries();
-        self.raw().set_root(built.root(), built.height());
+        self.mode.raw.free_nodes_keep_entries();
+        other.mode.raw.free_nodes_keep_entries();
+        // SAFETY: `&mut self`: the owner is the only writer; `built` is a complete tree.
+        unsafe { self.raw().set_root(built.root(), built.height()) };
         self.raw().set_len(built.len());
-        built.set_root(None, 0);
+        // SAFETY: a private tree whose nodes now belong to `self`.
+        unsafe { built.set_root(None, 0) };
         Ok(())
     }
 }
@@ -292,7 +296,8 @@ impl<E: Entry + Clone> MapleTree<E> {
         }
         raw.add_len(-(swapped.len() as isize));
         let emptied = self.mode.run(&E::CLONE_OPS, false, None, |raw, ctx| {
-            raw.write(lo, hi, core::ptr::null_mut(), ctx)
+            // SAFETY: the owner (`&mut self`) is the only writer.
+            unsafe { raw.write(lo, hi, core::ptr::null_mut(), ctx) }
         });
         let raw = self.raw();
         if let Err(e) = emptied {
@@ -356,11 +361,11 @@ impl<E: Entry> IntoIterator for MapleTree<E> {
     type Item = (RangeInclusive<u64>, E);
     type IntoIter = IntoIter<E>;
     /// The entries by value, in key order; double-ended, with an exact length.
-    fn into_iter(self) -> IntoIter<E> {
+    fn into_iter(mut self) -> IntoIter<E> {
         let items: Vec<(u64, u64, Word)> =
             self.raw_entries().map(|(s, e, w, _)| (s, e, w)).collect();
         // The words now belong to the iterator: free the nodes only.
-        self.raw().free_nodes_keep_entries();
+        self.mode.raw.free_nodes_keep_entries();
         IntoIter::new(items)
     }
 }

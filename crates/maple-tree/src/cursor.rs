@@ -633,7 +633,8 @@ impl<E: Entry, M: TakeOld<E>> CursorMut<'_, E, M> {
         if !M::SHARED {
             // Nobody else can see the tree: store the word in place and take the old one.
             let leaf = self.state.path.leaf();
-            leaf.node.set_slot(Shape::Range, leaf.offset, word);
+            // SAFETY: an owned tree, held exclusively through the cursor's `&mut`.
+            unsafe { leaf.node.private() }.set_slot(Shape::Range, leaf.offset, word);
             // SAFETY: the word was the slot's entry; the slot now holds the new one.
             return Ok(unsafe { from_word(old) });
         }

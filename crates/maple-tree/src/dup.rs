@@ -55,15 +55,18 @@ impl<F: FnMut(u64, u64, Word) -> Visit> DupPass<F> {
         dst: NodePtr,
         parent: Option<(NodePtr, usize)>,
     ) -> Result<(), Error> {
-        // SAFETY: `dst` is private to this pass and the source is read-only while it runs.
-        unsafe { dst.copy_data_from(src.node) };
-        dst.set_parent(parent);
+        // SAFETY: `dst` was allocated by this pass, and the copy is published (shared or
+        // handed out) only when the pass is over.
+        let out = unsafe { dst.private() };
+        // SAFETY: the source is only read while the pass runs (an exclusive view of it).
+        unsafe { out.copy_data_from(src.node) };
+        out.set_parent(parent);
         if src.leaf {
             for i in 0..=src.end {
                 let w = src.word(i);
                 if is_entry(w) {
                     let new = self.visit(src.slot_min(i), src.slot_max(i), w);
-                    dst.set_slot(Shape::Range, i, new);
+                    out.set_slot(Shape::Range, i, new);
                 }
             }
             return Ok(());
@@ -72,7 +75,7 @@ impl<F: FnMut(u64, u64, Word) -> Visit> DupPass<F> {
         let kids = alloc_children(n)?;
         for (i, kid) in kids[..n].iter().enumerate() {
             let src_child = Enode::from_word(src.word(i)).expect("child");
-            dst.set_slot(src.shape, i, src_child.same_kind(*kid).word());
+            out.set_slot(src.shape, i, src_child.same_kind(*kid).word());
         }
         for (i, kid) in kids[..n].iter().enumerate() {
             let child = src.child(i);
@@ -113,7 +116,7 @@ fn alloc_children(n: usize) -> Result<[NodePtr; crate::node::RANGE_SLOTS], Error
     let mut kids = [NodePtr::DANGLING; crate::node::RANGE_SLOTS];
     for i in 0..n {
         match crate::supply::new_node(false) {
-            Ok(k) => kids[i] = k,
+            Ok(k) => kids[i] = k.ptr(),
             Err(_) => {
                 for k in &kids[..i] {
                     // SAFETY: just allocated, never linked.
@@ -158,9 +161,11 @@ fn copy_subtree(
     drop_new: unsafe fn(Word),
 ) -> Result<(), Error> {
     let (node, internal) = (src.node(), src.shape());
-    // SAFETY: `dst` is private to the copy and the source is read-only while it runs.
-    unsafe { dst.copy_data_from(node) };
-    dst.set_parent(parent);
+    // SAFETY: `dst` was allocated by this copy, which is published only when it is complete.
+    let out = unsafe { dst.private() };
+    // SAFETY: the source is only read while the copy runs (an exclusive view of it).
+    unsafe { out.copy_data_from(node) };
+    out.set_parent(parent);
     if src.is_leaf() {
         if let Some(clone) = clone {
             // Unused slots are empty, so there is no need to know where the node ends.
@@ -168,7 +173,7 @@ fn copy_subtree(
                 let w = node.slot(Shape::Range, i);
                 if is_entry(w) {
                     // SAFETY: a live entry of the source, cloned through a borrow.
-                    dst.set_slot(Shape::Range, i, unsafe { clone(w) });
+                    out.set_slot(Shape::Range, i, unsafe { clone(w) });
                 }
             }
         }
@@ -181,7 +186,7 @@ fn copy_subtree(
     let kids = alloc_children(n)?;
     for (i, kid) in kids[..n].iter().enumerate() {
         let child = Enode::from_word(node.slot(internal, i)).expect("child");
-        dst.set_slot(internal, i, child.same_kind(*kid).word());
+        out.set_slot(internal, i, child.same_kind(*kid).word());
     }
     for (i, kid) in kids[..n].iter().enumerate() {
         let child = Enode::from_word(node.slot(internal, i)).expect("child");
@@ -205,7 +210,7 @@ impl RawTree {
         let Some(root) = self.root() else {
             return Ok((copy, Vec::new(), None));
         };
-        let dst = crate::supply::new_node(false)?;
+        let dst = crate::supply::new_node(false)?.ptr();
         let mut pass = DupPass {
             drop_new,
             map,
@@ -218,7 +223,8 @@ impl RawTree {
             unsafe { dst.free() };
             return Err(e);
         }
-        copy.set_root(Some(root.same_kind(dst)), self.height());
+        // SAFETY: the copy is private to this pass and complete.
+        unsafe { copy.set_root(Some(root.same_kind(dst)), self.height()) };
         copy.set_len(pass.entries);
         // The kernel's `__mt_dup` copies the tree's flags too (the cyclic allocator's wrap).
         copy.set_cyclic_wrapped(self.cyclic_wrapped());
@@ -236,13 +242,14 @@ impl RawTree {
         let Some(root) = self.root() else {
             return Ok(copy);
         };
-        let dst = crate::supply::new_node(false)?;
+        let dst = crate::supply::new_node(false)?.ptr();
         if let Err(e) = copy_subtree(root, dst, None, clone, drop_new) {
             // SAFETY: never linked; its descendants were freed by the failed copy.
             unsafe { dst.free() };
             return Err(e);
         }
-        copy.set_root(Some(root.same_kind(dst)), self.height());
+        // SAFETY: the copy is private and complete.
+        unsafe { copy.set_root(Some(root.same_kind(dst)), self.height()) };
         copy.set_len(self.len());
         // The kernel's `__mt_dup` copies the tree's flags too (the cyclic allocator's wrap).
         copy.set_cyclic_wrapped(self.cyclic_wrapped());
@@ -261,7 +268,8 @@ impl RawTree {
             pool: None,
         };
         for &(s, e) in ranges {
-            if tree.write(s, e, core::ptr::null_mut(), &ctx).is_err() {
+            // SAFETY: a private working tree (`&mut self`): its only writer is this function.
+            if unsafe { tree.write(s, e, core::ptr::null_mut(), &ctx) }.is_err() {
                 out_of_memory();
             }
         }
@@ -316,7 +324,8 @@ impl<E: Entry> MapleTree<E> {
     pub(crate) fn from_raw(raw: RawTree) -> Self {
         let t = MapleTree::with_kind(raw.kind);
         let own = t.raw();
-        own.set_root(raw.root(), raw.height());
+        // SAFETY: a new owned tree takes over the working tree's complete nodes.
+        unsafe { own.set_root(raw.root(), raw.height()) };
         own.set_len(raw.len());
         own.set_cyclic_wrapped(raw.cyclic_wrapped());
         t
@@ -515,7 +524,8 @@ impl RawTree {
             return Ok(());
         }
         let (root, height) = build_levels(self, &layout.pieces)?;
-        self.set_root(Some(root), height);
+        // SAFETY: an empty tree being built by its only writer; the nodes are complete.
+        unsafe { self.set_root(Some(root), height) };
         self.set_len(layout.entries);
         Ok(())
     }
@@ -555,14 +565,13 @@ fn pack_level(
         };
         if !leaf {
             for (i, p) in part.iter().enumerate() {
-                Enode::from_word(p.word)
-                    .expect("child")
-                    .node()
-                    .set_parent(Some((node, i)));
+                let child = Enode::from_word(p.word).expect("child").node();
+                // SAFETY: built by this bulk build, whose tree is published only when done.
+                unsafe { child.private() }.set_parent(Some((node.ptr(), i)));
             }
         }
         let last = part[take - 1].last;
-        let enode = Enode::new(node, shape, leaf);
+        let enode = Enode::new(node.ptr(), shape, leaf);
         built.push((enode, last));
         out.push(Piece {
             last,

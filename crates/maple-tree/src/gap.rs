@@ -48,7 +48,11 @@ pub(crate) fn node_max_gap(f: &Frame) -> u64 {
 
 /// After the node at `depth` of `path` changed, records its gap in its ancestors, stopping
 /// where a parent's largest gap does not change (the kernel's `mas_update_gap`).
-pub(crate) fn update_upwards(path: &Path, depth: usize) {
+///
+/// # Safety
+/// The caller is the tree's only writer, and `path` runs from the root to that node through
+/// live nodes.
+pub(crate) unsafe fn update_upwards(path: &Path, depth: usize) {
     let f = path.at(depth);
     let mut frame = *f;
     frame.end = frame.node.end(frame.shape, frame.max);
@@ -60,11 +64,13 @@ pub(crate) fn update_upwards(path: &Path, depth: usize) {
             return;
         }
         let before = node.gap(node.meta().1);
-        node.set_gap(parent.offset, gap);
         let end = node.meta().0;
-        let best = (0..=end).fold(0, |b, i| if node.gap(i) > node.gap(b) { i } else { b });
-        node.set_meta(end, best);
-        let after = node.gap(best);
+        let gap_of = |i: usize| if i == parent.offset { gap } else { node.gap(i) };
+        let best = (0..=end).fold(0, |b, i| if gap_of(i) > gap_of(b) { i } else { b });
+        // SAFETY: the caller is the only writer; two single-word stores readers may see
+        // either way (their gap search takes a gap as a hint and checks the leaf).
+        unsafe { node.publish_gap(parent.offset, gap, best) };
+        let after = gap_of(best);
         if after == before {
             return;
         }

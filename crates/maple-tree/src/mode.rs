@@ -158,7 +158,8 @@ impl<E: Entry> sealed::SealedTakeOld<E> for Owned {
     ) -> Result<Option<E>, Error> {
         // Nobody else can see the tree, so the removed entry is moved out (or, when part of its
         // range stays stored, the engine hands back a clone).
-        let old = self.run(ops, true, pool, |raw, ctx| {
+        // SAFETY: `&mut self` makes this the only writer; `word` is the caller's `E`.
+        let old = self.run(ops, true, pool, |raw, ctx| unsafe {
             raw.write(first, last, word, ctx)
         })?;
         // SAFETY: the engine handed ownership of `old` to the caller.
@@ -219,9 +220,11 @@ impl<E: Entry + Clone> sealed::SealedTakeOld<E> for Shared<'_> {
         let (_, _, old) = self.raw.range_at(first);
         // SAFETY: `old` is a live entry of the tree; only this writer could drop it.
         let copy = is_entry(old).then(|| unsafe { clone_word::<E>(old) });
-        match self.run(ops, false, pool, |raw, ctx| {
+        // SAFETY: the writer lock, which `self` holds, makes this the only writer.
+        let written = self.run(ops, false, pool, |raw, ctx| unsafe {
             raw.write(first, last, word, ctx)
-        }) {
+        });
+        match written {
             // SAFETY: the clone is a new owned word.
             Ok(_) => Ok(copy.map(|c| unsafe { from_word::<E>(c) })),
             Err(e) => {

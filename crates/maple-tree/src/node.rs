@@ -254,10 +254,10 @@ impl SpareNodes {
         SpareNodes([const { core::sync::atomic::AtomicPtr::new(ptr::null_mut()) }; SPARE_NODES])
     }
     /// A kept frame, with stale contents (every user fills the whole node) and no parent.
-    pub(crate) fn take(&self) -> Option<NodePtr> {
+    pub(crate) fn take(&self) -> Option<NodeMut> {
         self.0.iter().rev().find_map(|s| {
             let n = NonNull::new(s.swap(ptr::null_mut(), core::sync::atomic::Ordering::Relaxed))
-                .map(NodePtr)?;
+                .map(|p| NodeMut(NodePtr(p)))?;
             n.set_parent(None);
             Some(n)
         })
@@ -286,7 +286,7 @@ impl SpareNodes {
     pub(crate) fn free_all(&self) {
         while let Some(n) = self.take() {
             // SAFETY: kept frames are unlinked and unreachable.
-            unsafe { n.free() };
+            unsafe { n.ptr().free() };
         }
     }
 }
@@ -299,7 +299,7 @@ impl NodePtr {
     /// Allocates a zeroed node (no parent, no pivots, empty slots), or `None` when the
     /// allocator is out of memory. (Nodes come through `supply`, which decides injected
     /// failures.)
-    pub(crate) fn alloc_zeroed() -> Option<NodePtr> {
+    pub(crate) fn alloc_zeroed() -> Option<NodeMut> {
         #[cfg(not(loom))]
         {
             // SAFETY: the layout has a non-zero size. All-zero bytes are a valid `Node` (atomics).
@@ -308,7 +308,7 @@ impl NodePtr {
             // The allocator promised the alignment, so the optimiser takes it as given and
             // would delete the check; `black_box` hides where the address came from.
             check_alignment(core::hint::black_box(raw.addr()));
-            Some(NodePtr(node))
+            Some(NodeMut(NodePtr(node)))
         }
         #[cfg(loom)]
         {
@@ -321,14 +321,16 @@ impl NodePtr {
                 }),
                 freed: core::sync::atomic::AtomicBool::new(false),
             });
-            Some(NodePtr(NonNull::from(alloc::boxed::Box::leak(node))))
+            Some(NodeMut(NodePtr(NonNull::from(alloc::boxed::Box::leak(
+                node,
+            )))))
         }
     }
 
     /// A node whose data words are left unset, for a caller that writes every one of them
     /// before anyone reads the node ([`copy_data_from`](Self::copy_data_from)): no zero fill.
     /// No parent; `None` when the allocator is out of memory.
-    pub(crate) fn alloc_for_overwrite() -> Option<NodePtr> {
+    pub(crate) fn alloc_for_overwrite() -> Option<NodeMut> {
         #[cfg(not(loom))]
         {
             // SAFETY: the layout has a non-zero size.
@@ -338,7 +340,7 @@ impl NodePtr {
             // SAFETY: allocated for a `Node`; written through a raw pointer because the rest of
             // the node is not initialised yet (no reference to it may exist before).
             unsafe { ptr::addr_of_mut!((*raw).parent).write(AtomicPtr::new(ptr::null_mut())) };
-            Some(NodePtr(node))
+            Some(NodeMut(NodePtr(node)))
         }
         #[cfg(loom)]
         Self::alloc_zeroed()
@@ -414,19 +416,11 @@ impl NodePtr {
     pub(crate) fn pivot(self, i: usize) -> u64 {
         self.int(i)
     }
-    #[inline]
-    pub(crate) fn set_pivot(self, i: usize, v: u64) {
-        self.set_int(i, v)
-    }
     /// Loads a slot. Acquire pairs with the Release in `set_slot`, so whatever a published
     /// child node or entry points to is visible to the reader.
     #[inline]
     pub(crate) fn slot(self, shape: Shape, i: usize) -> Word {
         self.word(shape.slot_base() + i).load(Ordering::Acquire)
-    }
-    #[inline]
-    pub(crate) fn set_slot(self, shape: Shape, i: usize, v: Word) {
-        self.store_word(shape.slot_base() + i, v, Ordering::Release)
     }
     /// The slot's memory, for handing out `&E` on a tree nobody else can write. (Under loom,
     /// the slot's shadow copy, which holds the same word for the writer or owner.)
@@ -445,19 +439,11 @@ impl NodePtr {
     pub(crate) fn gap(self, i: usize) -> u64 {
         self.int(GAP_BASE + i)
     }
-    #[inline]
-    pub(crate) fn set_gap(self, i: usize, v: u64) {
-        self.set_int(GAP_BASE + i, v)
-    }
     /// Arange meta: (end offset, offset of the largest gap).
     #[inline]
     pub(crate) fn meta(self) -> (usize, usize) {
         let m = self.int(META);
         ((m & 0xff) as usize, ((m >> 8) & 0xff) as usize)
-    }
-    #[inline]
-    pub(crate) fn set_meta(self, end: usize, gap_offset: usize) {
-        self.set_int(META, (end | (gap_offset << 8)) as u64)
     }
 
     /// The parent node and this node's slot in it (`None` for the root).
@@ -465,20 +451,6 @@ impl NodePtr {
     pub(crate) fn parent(self) -> Option<(NodePtr, usize)> {
         let w = self.node().parent.load(Ordering::Acquire);
         NonNull::new(w.map_addr(|a| a & !SLOT_MASK)).map(|p| (NodePtr(p), w.addr() & SLOT_MASK))
-    }
-    #[inline]
-    pub(crate) fn set_parent(self, parent: Option<(NodePtr, usize)>) {
-        let w = parent.map_or(ptr::null_mut(), |(p, slot)| {
-            p.0.as_ptr().map_addr(|a| a | slot)
-        });
-        self.node().parent.store(w, Ordering::Release)
-    }
-    /// Marks the node dead: its parent word names itself. Readers that read this node and then
-    /// see it dead discard what they read and restart.
-    #[inline]
-    pub(crate) fn mark_dead(self) {
-        self.node().parent.store(self.0.as_ptr(), Ordering::Release);
-        fence(Ordering::SeqCst);
     }
     /// Whether the node was replaced. Call after reading its contents: the fence orders the
     /// earlier reads before this check (the kernel's `smp_rmb` in `ma_dead_node`).
@@ -540,10 +512,108 @@ impl NodePtr {
         }
     }
 
+    /// Write access to a node nobody else can reach.
+    ///
+    /// # Safety
+    /// While the `NodeMut` is used, no other thread can reach the node: it is not linked where
+    /// a reader could find it, or its tree is held exclusively (`&mut`, an `InPlace` proof).
+    #[inline]
+    pub(crate) unsafe fn private(self) -> NodeMut {
+        NodeMut(self)
+    }
+
+    /// Stores a slot of a node readers may be walking (linking a new child, replacing one
+    /// entry): one word, which a concurrent reader sees either before or after; the Release
+    /// pairs with the reader's Acquire, so what the word points to is visible with it.
+    ///
+    /// # Safety
+    /// The caller is the tree's only writer (it holds the tree or its writer lock).
+    #[inline]
+    pub(crate) unsafe fn publish_slot(self, shape: Shape, i: usize, v: Word) {
+        self.store_word(shape.slot_base() + i, v, Ordering::Release)
+    }
+
+    /// Records slot `i`'s largest gap and the node's largest-gap offset, in a node readers may
+    /// be walking (two single-word stores; a reader's gap search is a hint it checks).
+    ///
+    /// # Safety
+    /// As [`publish_slot`](Self::publish_slot).
+    #[inline]
+    pub(crate) unsafe fn publish_gap(self, i: usize, gap: u64, best: usize) {
+        self.set_int(GAP_BASE + i, gap);
+        let end = self.meta().0;
+        self.set_int(META, (end | (best << 8)) as u64);
+    }
+
+    /// Links the node under a new parent (or none, as the root). Readers only compare the
+    /// parent word with the node itself (the dead mark), which this never makes it.
+    ///
+    /// # Safety
+    /// As [`publish_slot`](Self::publish_slot), and `parent` is not this node.
+    #[inline]
+    pub(crate) unsafe fn publish_parent(self, parent: Option<(NodePtr, usize)>) {
+        debug_assert!(parent.is_none_or(|(p, _)| p != self));
+        self.store_parent(parent)
+    }
+
+    #[inline]
+    fn store_parent(self, parent: Option<(NodePtr, usize)>) {
+        let w = parent.map_or(ptr::null_mut(), |(p, slot)| {
+            p.0.as_ptr().map_addr(|a| a | slot)
+        });
+        self.node().parent.store(w, Ordering::Release)
+    }
+
+    /// Marks the node dead: its parent word names itself. Readers that read this node and then
+    /// see it dead discard what they read and restart.
+    ///
+    /// # Safety
+    /// The node was unlinked by the tree's only writer, the caller.
+    #[inline]
+    pub(crate) unsafe fn mark_dead(self) {
+        self.node().parent.store(self.0.as_ptr(), Ordering::Release);
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// A node nobody else can reach: new or reused and not yet linked where a reader could find
+/// it, or a node of a tree held exclusively. Only through one is a node filled; once linked,
+/// it is read through its [`NodePtr`] and changed only by the writer's single-word
+/// publications.
+pub(crate) struct NodeMut(NodePtr);
+
+impl NodeMut {
+    /// The node, to link it or read it.
+    #[inline]
+    pub(crate) fn ptr(&self) -> NodePtr {
+        self.0
+    }
+    #[inline]
+    pub(crate) fn set_pivot(&self, i: usize, v: u64) {
+        self.0.set_int(i, v)
+    }
+    #[inline]
+    pub(crate) fn set_slot(&self, shape: Shape, i: usize, v: Word) {
+        self.0
+            .store_word(shape.slot_base() + i, v, Ordering::Release)
+    }
+    #[inline]
+    fn set_gap(&self, i: usize, v: u64) {
+        self.0.set_int(GAP_BASE + i, v)
+    }
+    #[inline]
+    fn set_meta(&self, end: usize, gap_offset: usize) {
+        self.0.set_int(META, (end | (gap_offset << 8)) as u64)
+    }
+    #[inline]
+    pub(crate) fn set_parent(&self, parent: Option<(NodePtr, usize)>) {
+        self.0.store_parent(parent)
+    }
+
     /// Writes `count` slots (pivots, slot words and, for arange nodes, gaps) and clears the rest,
     /// following the pivot conventions. `last` of the final slot must be the node's maximum.
     pub(crate) fn write_slots(
-        self,
+        &self,
         shape: Shape,
         count: usize,
         last: impl Fn(usize) -> u64,
@@ -574,9 +644,8 @@ impl NodePtr {
     /// `__mt_dup` does.
     ///
     /// # Safety
-    /// This node is private to the caller (no other thread can see it), and no thread writes
-    /// `src` meanwhile (readers may read it).
-    pub(crate) unsafe fn copy_data_from(self, src: NodePtr) {
+    /// No thread writes `src` meanwhile (readers may read it).
+    pub(crate) unsafe fn copy_data_from(&self, src: NodePtr) {
         #[cfg(not(loom))]
         // SAFETY: both nodes are allocated; the destination is private and nobody writes the
         // source (caller contract), so a plain copy races with nothing. Atomics have the layout
@@ -584,13 +653,14 @@ impl NodePtr {
         unsafe {
             ptr::copy_nonoverlapping(
                 ptr::addr_of!((*src.0.as_ptr()).data).cast::<usize>(),
-                ptr::addr_of_mut!((*self.0.as_ptr()).data).cast::<usize>(),
+                ptr::addr_of_mut!((*self.0 .0.as_ptr()).data).cast::<usize>(),
                 DATA_WORDS,
             )
         };
         #[cfg(loom)]
         for i in 0..DATA_WORDS {
-            self.store_word(i, src.word(i).load(Ordering::Relaxed), Ordering::Relaxed);
+            self.0
+                .store_word(i, src.word(i).load(Ordering::Relaxed), Ordering::Relaxed);
         }
     }
 }

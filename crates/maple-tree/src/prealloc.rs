@@ -127,7 +127,7 @@ impl<E: Entry, M: Mode> Drop for Prealloc<'_, E, M> {
     fn drop(&mut self) {
         for node in self.nodes.get_mut().drain(..) {
             // SAFETY: reserved by this value and never linked into a tree.
-            unsafe { node.free() };
+            unsafe { node.ptr().free() };
         }
     }
 }

@@ -74,9 +74,14 @@ impl RawTree {
         Enode::from_word(self.root.load(Ordering::Acquire))
     }
     /// Publishes a new root (one Release store) with its height.
-    pub(crate) fn set_root(&self, root: Option<Enode>, height: usize) {
+    ///
+    /// # Safety
+    /// The caller is the tree's only writer, and `root` is a complete subtree of the tree's
+    /// kind (or `None`).
+    pub(crate) unsafe fn set_root(&self, root: Option<Enode>, height: usize) {
         if let Some(r) = root {
-            r.node().set_parent(None);
+            // SAFETY: the caller is the only writer.
+            unsafe { r.node().publish_parent(None) };
         }
         self.height.store(height, Ordering::Relaxed);
         self.root
@@ -167,7 +172,10 @@ impl RawTree {
     /// Stores `word` over `range` if every index of it is empty (insert semantics).
     /// [`Error::Invalid`] for a backwards range, [`Error::Exists`] if anything is there; on
     /// error the word was not stored.
-    pub(crate) fn insert(
+    ///
+    /// # Safety
+    /// As [`RawTree::write`].
+    pub(crate) unsafe fn insert(
         &self,
         s: u64,
         e: u64,
@@ -180,7 +188,8 @@ impl RawTree {
         if !self.is_vacant(s, e) {
             return Err(Error::Exists);
         }
-        self.write(s, e, word, ctx).map(drop)
+        // SAFETY: forwarded from the caller.
+        unsafe { self.write(s, e, word, ctx) }.map(drop)
     }
 
     /// A path to the leaf slot holding `index` (empty path for an empty tree).
@@ -264,7 +273,8 @@ impl RawTree {
     }
 
     /// Frees every node but leaves the entries alone: their ownership was taken elsewhere.
-    pub(crate) fn free_nodes_keep_entries(&self) {
+    /// `&mut`: nobody else may see the tree.
+    pub(crate) fn free_nodes_keep_entries(&mut self) {
         self.owner.spares.free_all();
         fn rec(frame: &Frame) {
             if !frame.leaf {
@@ -278,18 +288,20 @@ impl RawTree {
         if let Some(root) = self.root() {
             rec(&Frame::new(root, 0, u64::MAX));
         }
-        self.set_root(None, 0);
+        // SAFETY: `&mut self`: the only writer dismantles the tree.
+        unsafe { self.set_root(None, 0) };
         self.set_len(0);
     }
 
-    /// Frees every node and drops every entry now (the tree must not be shared any more).
-    pub(crate) fn destroy_now(&self) {
+    /// Frees every node and drops every entry now. `&mut`: nobody else may see the tree.
+    pub(crate) fn destroy_now(&mut self) {
         self.owner.spares.free_all();
         self.set_cyclic_wrapped(false);
         if let Some(root) = self.root() {
             destroy_subtree(root, u64::MAX, self.drop_entry);
         }
-        self.set_root(None, 0);
+        // SAFETY: as above.
+        unsafe { self.set_root(None, 0) };
         self.set_len(0);
     }
 }
@@ -337,7 +349,10 @@ pub(crate) fn destroy_subtree_except(
 
 /// Counts the entries of a subtree (outside `keep`) and marks its nodes dead, without freeing
 /// anything: shared mode, before deferring its destruction.
-pub(crate) fn count_and_mark_dead(enode: Enode, max: u64, keep: &[NodePtr]) -> usize {
+///
+/// # Safety
+/// The caller is the tree's only writer and unlinked the subtree.
+pub(crate) unsafe fn count_and_mark_dead(enode: Enode, max: u64, keep: &[NodePtr]) -> usize {
     let frame = Frame::new(enode, 0, max);
     let mut entries = 0;
     for i in 0..=frame.end {
@@ -347,11 +362,13 @@ pub(crate) fn count_and_mark_dead(enode: Enode, max: u64, keep: &[NodePtr]) -> u
         } else {
             let child = Enode::from_word(w).expect("child");
             if !keep.contains(&child.node()) {
-                entries += count_and_mark_dead(child, frame.slot_max(i), keep);
+                // SAFETY: part of the unlinked subtree (the caller's guarantee).
+                entries += unsafe { count_and_mark_dead(child, frame.slot_max(i), keep) };
             }
         }
     }
-    frame.node.mark_dead();
+    // SAFETY: as above.
+    unsafe { frame.node.mark_dead() };
     entries
 }
 

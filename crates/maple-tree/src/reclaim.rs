@@ -24,7 +24,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::entry::Word;
-use crate::node::NodePtr;
+use crate::node::{NodeMut, NodePtr};
 use crate::retire::Retired;
 use crate::sync::{AtomicBool, Ordering};
 
@@ -89,8 +89,10 @@ impl Reclaimer {
 
     /// A node frame past its grace period, to be filled by a write (its contents are stale
     /// and its parent word is cleared, so it is not taken for dead).
-    pub(crate) fn take_node(&mut self) -> Option<NodePtr> {
+    pub(crate) fn take_node(&mut self) -> Option<NodeMut> {
         let node = self.cache.pop()?;
+        // SAFETY: a cached frame is past its grace period: unlinked and unreachable.
+        let node = unsafe { node.private() };
         node.set_parent(None);
         #[cfg(test)]
         {

@@ -61,13 +61,18 @@ impl Retired {
 
     /// Marks every node dead, so lock-free readers that reach one walk again; returns how
     /// many entries the retired subtrees hold.
-    pub(crate) fn mark_dead(&self) -> usize {
+    ///
+    /// # Safety
+    /// The caller is the tree's only writer and unlinked all of it.
+    pub(crate) unsafe fn mark_dead(&self) -> usize {
         let mut entries = 0;
         for &(root, max) in &self.subtrees {
-            entries += count_and_mark_dead(root, max, &self.nodes);
+            // SAFETY: forwarded.
+            entries += unsafe { count_and_mark_dead(root, max, &self.nodes) };
         }
         for node in &self.nodes {
-            node.mark_dead();
+            // SAFETY: forwarded.
+            unsafe { node.mark_dead() };
         }
         entries
     }

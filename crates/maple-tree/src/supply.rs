@@ -8,12 +8,12 @@ use core::cell::RefCell;
 
 use alloc::vec::Vec;
 
-use crate::node::{NodePtr, SpareNodes};
+use crate::node::{NodeMut, NodePtr, SpareNodes};
 use crate::reclaim::Reclaimer;
 use crate::Error;
 
 /// Nodes reserved for one store; the store takes them first.
-pub(crate) type Pool = RefCell<Vec<NodePtr>>;
+pub(crate) type Pool = RefCell<Vec<NodeMut>>;
 
 /// The frames a tree's writes unlinked and may build from.
 #[derive(Clone, Copy)]
@@ -33,7 +33,7 @@ pub(crate) struct Supply<'a> {
 impl Supply<'_> {
     /// A node to fill: its contents are stale or zero (every user writes the whole node) and
     /// it has no parent.
-    pub(crate) fn take(&self) -> Result<NodePtr, Error> {
+    pub(crate) fn take(&self) -> Result<NodeMut, Error> {
         if let Some(node) = self.pool.and_then(|p| p.borrow_mut().pop()) {
             return Ok(node);
         }
@@ -55,7 +55,7 @@ impl Supply<'_> {
 /// A node for a tree being built from nothing (duplication, bulk build) or for a reservation,
 /// straight from the allocator. With `zeroed == false` its data words are left unset: the
 /// caller writes every one before anyone reads the node.
-pub(crate) fn new_node(zeroed: bool) -> Result<NodePtr, Error> {
+pub(crate) fn new_node(zeroed: bool) -> Result<NodeMut, Error> {
     fault_point()?;
     let node = if zeroed {
         NodePtr::alloc_zeroed()

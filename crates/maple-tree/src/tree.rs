@@ -129,7 +129,8 @@ impl<E: Entry, M: Mode> MapleTree<E, M> {
         let word = into_word(entry);
         self.mode
             .run(&E::OPS, false, None, |raw, ctx| {
-                raw.insert(first, last, word, ctx)
+                // SAFETY: the mode runs its one writer (`&mut self`), and `word` is an `E`.
+                unsafe { raw.insert(first, last, word, ctx) }
             })
             .map_err(|error| InsertError {
                 error,
@@ -393,7 +394,8 @@ impl<E: Entry + Clone, M: Mode> MapleTree<E, M> {
         let (first, last) = window(range)?;
         self.mode
             .run(&E::CLONE_OPS, false, None, |raw, ctx| {
-                raw.write(first, last, word, ctx)
+                // SAFETY: the mode runs its one writer (`&mut self`); the word owns nothing.
+                unsafe { raw.write(first, last, word, ctx) }
             })
             .map(drop)
     }

@@ -104,12 +104,16 @@ impl WriteCtx<'_> {
 
     /// Disposes of what a published write replaced; returns how many entries the retired
     /// subtrees held.
-    fn dispose(&self, tree: &RawTree, retired: Retired) -> usize {
+    ///
+    /// # Safety
+    /// The caller is the tree's only writer, and its write unlinked all of `retired`.
+    unsafe fn dispose(&self, tree: &RawTree, retired: Retired) -> usize {
         match &self.disposal {
             // SAFETY: nobody else can see the tree (the proof), and the write unlinked all of it.
             Disposal::Now(proof) => unsafe { retired.release_to(tree.drop_entry, proof.spares) },
             Disposal::Deferred(reclaimer) => {
-                let entries = retired.mark_dead();
+                // SAFETY: forwarded.
+                let entries = unsafe { retired.mark_dead() };
                 reclaimer.borrow_mut().retire(retired);
                 entries
             }
@@ -131,8 +135,13 @@ pub(crate) fn worst_case_nodes(height: usize, kind: crate::TreeKind) -> usize {
 impl RawTree {
     /// Stores `word` (empty, the zero entry, or an entry) over `[first, last]`. Returns the word
     /// that was at `first` when `ctx.want_old` (the caller then owns it; a clone if part of
-    /// its range remains stored), else null.
-    pub(crate) fn write(
+    /// its range remains stored), else null. On error nothing changed and `word` is still the
+    /// caller's.
+    ///
+    /// # Safety
+    /// The caller is the tree's only writer: it holds the tree exclusively (which an in-place
+    /// context proves) or holds its writer lock; `word` is of the tree's entry type.
+    pub(crate) unsafe fn write(
         &self,
         first: u64,
         last: u64,
@@ -146,7 +155,8 @@ impl RawTree {
             if word.is_null() {
                 return Ok(ptr::null_mut());
             }
-            return self.write_first_leaf(first, last, word, ctx);
+            // SAFETY: forwarded from the caller.
+            return unsafe { self.write_first_leaf(first, last, word, ctx) };
         };
         let asked_first = first;
         let mut left = Path::empty();
@@ -159,7 +169,8 @@ impl RawTree {
         // The right end's path, when it is not in the left end's leaf.
         let right = (last > left.leaf().max).then(|| self.path_to(last));
         if right.is_none() {
-            if let Some(old) = self.try_exact_fit(&left, first, last, word, ctx) {
+            // SAFETY: forwarded from the caller.
+            if let Some(old) = unsafe { self.try_exact_fit(&left, first, last, word, ctx) } {
                 return Ok(old);
             }
             if self.try_append(&left, first, last, word, ctx) {
@@ -172,11 +183,15 @@ impl RawTree {
             asked_first,
             word,
         };
-        SpanWrite::new(self, ctx, root, left, right, store).run()
+        // SAFETY: forwarded from the caller.
+        unsafe { SpanWrite::new(self, ctx, root, left, right, store).run() }
     }
 
     /// The tree is empty: one leaf with at most three slots.
-    fn write_first_leaf(
+    ///
+    /// # Safety
+    /// As [`write`](Self::write).
+    unsafe fn write_first_leaf(
         &self,
         first: u64,
         last: u64,
@@ -192,8 +207,9 @@ impl RawTree {
             p.push(u64::MAX, ptr::null_mut(), 0);
         }
         let node = ctx.supply().take()?;
-        fill_node(node, Shape::Range, true, 0, p.as_slice());
-        self.set_root(Some(Enode::new(node, Shape::Range, true)), 1);
+        fill_node(&node, Shape::Range, true, 0, p.as_slice());
+        // SAFETY: the caller is the only writer; the leaf is complete.
+        unsafe { self.set_root(Some(Enode::new(node.ptr(), Shape::Range, true)), 1) };
         self.add_len(is_entry(word) as isize);
         Ok(ptr::null_mut())
     }
@@ -264,7 +280,10 @@ impl RawTree {
 
     /// The store exactly covers one existing slot of `left`'s leaf: replace the word in place
     /// (a single atomic store, safe for concurrent readers).
-    fn try_exact_fit(
+    ///
+    /// # Safety
+    /// As [`write`](Self::write).
+    unsafe fn try_exact_fit(
         &self,
         left: &Path,
         first: u64,
@@ -282,10 +301,12 @@ impl RawTree {
         if word.is_null() && ((leaf.offset == leaf.end && leaf.max != u64::MAX) || leaf.end == 0) {
             return None;
         }
-        leaf.node.set_slot(Shape::Range, leaf.offset, word);
+        // SAFETY: the caller is the only writer; one word, seen whole either way.
+        unsafe { leaf.node.publish_slot(Shape::Range, leaf.offset, word) };
         self.add_len(is_entry(word) as isize - is_entry(old) as isize);
         if self.kind == crate::TreeKind::Alloc && (old.is_null() != word.is_null()) {
-            gap::update_upwards(left, left.len() - 1);
+            // SAFETY: as above; `left` was walked just now by the only writer.
+            unsafe { gap::update_upwards(left, left.len() - 1) };
         }
         if !is_entry(old) {
             return Some(ptr::null_mut());
@@ -295,7 +316,8 @@ impl RawTree {
         }
         let mut retired = Retired::default();
         retired.entry(old);
-        ctx.dispose(self, retired);
+        // SAFETY: the caller is the only writer, and the store took `old` out.
+        unsafe { ctx.dispose(self, retired) };
         Some(ptr::null_mut())
     }
 
@@ -324,7 +346,8 @@ impl RawTree {
         }
         // Slots end.. become: [start, first-1] empty (if any), the entry, [last+1, max] empty
         // (if any). The last used slot's pivot is the node maximum, unless it is slot 15.
-        let node = leaf.node;
+        // SAFETY: an in-place context: nobody else can see the tree.
+        let node = unsafe { leaf.node.private() };
         let mut i = end;
         let mut put = |last_index: u64, w: Word| {
             if i < Shape::Range.pivots() {
@@ -342,7 +365,8 @@ impl RawTree {
         }
         self.add_len(isize::from(is_entry(word)));
         if self.kind == crate::TreeKind::Alloc {
-            gap::update_upwards(left, left.len() - 1);
+            // SAFETY: nobody else can see the tree, so its owner is the only writer.
+            unsafe { gap::update_upwards(left, left.len() - 1) };
         }
         true
     }

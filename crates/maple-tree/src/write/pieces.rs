@@ -8,7 +8,7 @@ use core::ptr;
 
 use crate::entry::{is_entry, Word};
 use crate::gap;
-use crate::node::{Enode, NodePtr, Shape};
+use crate::node::{Enode, NodeMut, NodePtr, Shape};
 use crate::path::Frame;
 
 /// One slot of a node under construction.
@@ -109,7 +109,7 @@ fn slot_gap(f: &Frame, i: usize) -> u64 {
 
 /// Writes `pieces[range]` into `node` (min is the first piece's start) and returns its max gap.
 pub(crate) fn fill_node(
-    node: NodePtr,
+    node: &NodeMut,
     shape: Shape,
     leaf: bool,
     min: u64,
@@ -129,11 +129,15 @@ pub(crate) fn fill_node(
     }
 }
 
-/// Sets each child's parent link (after publication).
-pub(crate) fn adopt_children(node: NodePtr, shape: Shape, count: usize) {
+/// Links each child of `node` under it (after the publication).
+///
+/// # Safety
+/// The caller is the tree's only writer, and `node` holds `count` live children.
+pub(crate) unsafe fn adopt_children(node: NodePtr, shape: Shape, count: usize) {
     for i in 0..count {
         if let Some(child) = Enode::from_word(node.slot(shape, i)) {
-            child.node().set_parent(Some((node, i)));
+            // SAFETY: the caller is the only writer.
+            unsafe { child.node().publish_parent(Some((node, i))) };
         }
     }
 }

@@ -22,7 +22,7 @@ use smallvec::SmallVec;
 
 use crate::entry::{is_entry, Word};
 use crate::gap;
-use crate::node::{Enode, NodePtr, Shape};
+use crate::node::{Enode, NodeMut, NodePtr, Shape};
 use crate::path::{Frame, Path};
 use crate::raw::RawTree;
 use crate::retire::Retired;
@@ -111,10 +111,15 @@ impl<'a> SpanWrite<'a> {
     }
 
     /// Runs the write: the tree changes completely or, on error, not at all.
-    pub(crate) fn run(mut self) -> Result<Word, Error> {
+    ///
+    /// # Safety
+    /// As [`RawTree::write`]: the caller is the tree's only writer.
+    pub(crate) unsafe fn run(mut self) -> Result<Word, Error> {
         self.gather_leaves();
-        match self.rebuild() {
-            Ok(()) => Ok(self.publish()),
+        // SAFETY: every step below relies on the caller being the only writer.
+        match unsafe { self.rebuild() } {
+            // SAFETY: as above; the write was published.
+            Ok(()) => Ok(unsafe { self.publish() }),
             Err(e) => {
                 self.roll_back();
                 Err(e)
@@ -228,7 +233,10 @@ impl<'a> SpanWrite<'a> {
     }
 
     /// Rebuilds the span level by level until one node or the root takes it.
-    fn rebuild(&mut self) -> Result<(), Error> {
+    ///
+    /// # Safety
+    /// The caller is the tree's only writer (the last step publishes).
+    unsafe fn rebuild(&mut self) -> Result<(), Error> {
         let leaf_depth = self.tree.height() - 1;
         self.depth = leaf_depth;
         loop {
@@ -242,10 +250,12 @@ impl<'a> SpanWrite<'a> {
                 self.entries_after = self.pieces.entries() as isize;
             }
             if self.depth == 0 {
-                return self.finish_at_root(shape, leaf);
+                // SAFETY: forwarded.
+                return unsafe { self.finish_at_root(shape, leaf) };
             }
             if self.fits_one_node(shape, leaf) {
-                return self.rewrite_node(shape, leaf);
+                // SAFETY: forwarded.
+                return unsafe { self.rewrite_node(shape, leaf) };
             }
             self.split_level(shape, leaf)?;
             self.depth -= 1;
@@ -294,32 +304,47 @@ impl<'a> SpanWrite<'a> {
 
     /// Writes the pieces into one node in the span's place: the old node itself when the tree
     /// is owned, a new one linked into the parent (the publication) when it is shared.
-    fn rewrite_node(&mut self, shape: Shape, leaf: bool) -> Result<(), Error> {
+    ///
+    /// # Safety
+    /// The caller is the tree's only writer.
+    unsafe fn rewrite_node(&mut self, shape: Shape, leaf: bool) -> Result<(), Error> {
         let d = self.depth;
         let f = *self.left.at(d);
-        let node = if self.ctx.in_place() {
-            self.retired.nodes.retain(|n| *n != f.node);
-            f.node
-        } else {
-            self.take(leaf)?
-        };
-        fill_node(node, shape, leaf, f.min, self.pieces.as_slice());
+        let node = self.node_for(f.node, leaf)?;
+        fill_node(&node, shape, leaf, f.min, self.pieces.as_slice());
         let parent = *self.left.at(d - 1);
-        if node != f.node {
-            let enode = Enode::new(node, shape, leaf);
-            parent
-                .node
-                .set_slot(self.internal, parent.offset, enode.word());
+        if node.ptr() != f.node {
+            let enode = Enode::new(node.ptr(), shape, leaf);
+            // SAFETY: the only writer links the finished node: the publication.
+            unsafe {
+                parent
+                    .node
+                    .publish_slot(self.internal, parent.offset, enode.word())
+            };
         }
         if !leaf {
-            adopt_children(node, shape, self.pieces.len);
+            // SAFETY: the only writer; the node holds `len` children.
+            unsafe { adopt_children(node.ptr(), shape, self.pieces.len) };
         }
         node.set_parent(Some((parent.node, parent.offset)));
         if self.tree.kind == crate::TreeKind::Alloc {
-            self.left.at_mut(d).node = node;
-            gap::update_upwards(&self.left, d);
+            self.left.at_mut(d).node = node.ptr();
+            // SAFETY: the only writer; the path now runs through the node.
+            unsafe { gap::update_upwards(&self.left, d) };
         }
         Ok(())
+    }
+
+    /// The node to rewrite `old` into: `old` itself when the tree is owned (it is no longer
+    /// retired), else a new one.
+    fn node_for(&mut self, old: NodePtr, leaf: bool) -> Result<NodeMut, Error> {
+        if self.ctx.in_place() {
+            self.retired.nodes.retain(|n| *n != old);
+            // SAFETY: an in-place context proves that nobody else can see the tree.
+            Ok(unsafe { old.private() })
+        } else {
+            self.take(leaf)
+        }
     }
 
     /// Cuts the pieces into new nodes and makes the parent level's pieces from them: the
@@ -340,9 +365,9 @@ impl<'a> SpanWrite<'a> {
         for &size in &sizes {
             let node = self.take(leaf)?;
             let part = &self.pieces.as_slice()[start..start + size];
-            let gap = fill_node(node, shape, leaf, min, part);
+            let gap = fill_node(&node, shape, leaf, min, part);
             let node_max = part[size - 1].last;
-            made.push(node_max, Enode::new(node, shape, leaf).word(), gap);
+            made.push(node_max, Enode::new(node.ptr(), shape, leaf).word(), gap);
             start += size;
             min = node_max.wrapping_add(1);
         }
@@ -388,30 +413,40 @@ impl<'a> SpanWrite<'a> {
 
     /// The span reached the root: empty the tree, shrink it past lone children, rewrite the
     /// root, or grow new levels over the pieces.
-    fn finish_at_root(&mut self, shape: Shape, leaf: bool) -> Result<(), Error> {
+    ///
+    /// # Safety
+    /// The caller is the tree's only writer (a new root is published).
+    unsafe fn finish_at_root(&mut self, shape: Shape, leaf: bool) -> Result<(), Error> {
         let old_root = self.root.node();
         let len = self.pieces.len;
         if leaf && len == 1 && self.pieces.get(0).word.is_null() {
             self.retired.nodes.push(old_root);
-            self.tree.set_root(None, 0);
+            // SAFETY: forwarded.
+            unsafe { self.tree.set_root(None, 0) };
             return Ok(());
         }
         if !leaf && len == 1 {
             self.retired.nodes.push(old_root);
             let child = Enode::from_word(self.pieces.get(0).word).expect("child");
-            self.shrink_root(child, self.tree.height() - 1);
+            // SAFETY: forwarded.
+            unsafe { self.shrink_root(child, self.tree.height() - 1) };
             return Ok(());
         }
         if len <= shape.slots() {
-            return self.rewrite_root(shape, leaf);
+            // SAFETY: forwarded.
+            return unsafe { self.rewrite_root(shape, leaf) };
         }
         self.retired.nodes.push(old_root);
-        self.grow_root(shape, leaf)
+        // SAFETY: forwarded.
+        unsafe { self.grow_root(shape, leaf) }
     }
 
     /// Makes `child` (at `height`) the root, going down past nodes with a single child; an
     /// only leaf holding nothing but empty space leaves an empty tree.
-    fn shrink_root(&mut self, mut child: Enode, mut height: usize) {
+    ///
+    /// # Safety
+    /// The caller is the tree's only writer.
+    unsafe fn shrink_root(&mut self, mut child: Enode, mut height: usize) {
         while !child.is_leaf() {
             let node = child.node();
             let count = (0..self.internal.slots())
@@ -430,35 +465,42 @@ impl<'a> SpanWrite<'a> {
                 leaf.slot(Shape::Range, 0).is_null() && leaf.end(Shape::Range, u64::MAX) == 0;
             if only_empty {
                 self.retired.nodes.push(leaf);
-                self.tree.set_root(None, 0);
+                // SAFETY: forwarded.
+                unsafe { self.tree.set_root(None, 0) };
                 return;
             }
         }
-        self.tree.set_root(Some(child), height);
+        // SAFETY: forwarded; `child` is a complete subtree of the tree.
+        unsafe { self.tree.set_root(Some(child), height) };
     }
 
     /// The pieces fit one node: the new root (the old one, rewritten, when the tree is owned).
-    fn rewrite_root(&mut self, shape: Shape, leaf: bool) -> Result<(), Error> {
+    ///
+    /// # Safety
+    /// The caller is the tree's only writer.
+    unsafe fn rewrite_root(&mut self, shape: Shape, leaf: bool) -> Result<(), Error> {
         let old_root = self.root.node();
-        let node = if self.ctx.in_place() {
-            self.retired.nodes.retain(|n| *n != old_root);
-            old_root
-        } else {
+        if !self.ctx.in_place() {
             self.retired.nodes.push(old_root);
-            self.take(leaf)?
-        };
-        fill_node(node, shape, leaf, 0, self.pieces.as_slice());
-        if !leaf {
-            adopt_children(node, shape, self.pieces.len);
         }
-        self.tree
-            .set_root(Some(Enode::new(node, shape, leaf)), self.tree.height());
+        let node = self.node_for(old_root, leaf)?;
+        fill_node(&node, shape, leaf, 0, self.pieces.as_slice());
+        if !leaf {
+            // SAFETY: the only writer; the node holds `len` children.
+            unsafe { adopt_children(node.ptr(), shape, self.pieces.len) };
+        }
+        let root = Enode::new(node.ptr(), shape, leaf);
+        // SAFETY: the only writer publishes the complete root.
+        unsafe { self.tree.set_root(Some(root), self.tree.height()) };
         Ok(())
     }
 
     /// Splits the pieces, and keeps adding levels until one node holds them all: the new
     /// root.
-    fn grow_root(&mut self, shape: Shape, leaf: bool) -> Result<(), Error> {
+    ///
+    /// # Safety
+    /// The caller is the tree's only writer.
+    unsafe fn grow_root(&mut self, shape: Shape, leaf: bool) -> Result<(), Error> {
         let mut height = self.tree.height();
         let mut level: Vec<Piece> = self.pieces.as_slice().to_vec();
         let (mut level_leaf, mut level_shape) = (leaf, shape);
@@ -469,9 +511,9 @@ impl<'a> SpanWrite<'a> {
             for &size in &sizes {
                 let node = self.take(level_leaf)?;
                 let part = &level[start..start + size];
-                let gap = fill_node(node, level_shape, level_leaf, min, part);
+                let gap = fill_node(&node, level_shape, level_leaf, min, part);
                 let node_max = part[size - 1].last;
-                let enode = Enode::new(node, level_shape, level_leaf);
+                let enode = Enode::new(node.ptr(), level_shape, level_leaf);
                 next.push(Piece {
                     last: node_max,
                     word: enode.word(),
@@ -485,31 +527,36 @@ impl<'a> SpanWrite<'a> {
             (level_leaf, level_shape) = (false, self.internal);
             if level.len() <= self.internal.slots() {
                 let node = self.take(false)?;
-                fill_node(node, self.internal, false, 0, &level);
-                let root = Enode::new(node, self.internal, false);
-                self.tree.set_root(Some(root), height);
+                fill_node(&node, self.internal, false, 0, &level);
+                let root = Enode::new(node.ptr(), self.internal, false);
+                // SAFETY: the only writer publishes the complete new root.
+                unsafe { self.tree.set_root(Some(root), height) };
                 return Ok(());
             }
         }
     }
 
     /// A node from the write's supply, remembered for roll-back and for linking its children.
-    fn take(&mut self, leaf: bool) -> Result<NodePtr, Error> {
+    fn take(&mut self, leaf: bool) -> Result<NodeMut, Error> {
         let node = self.ctx.supply().take()?;
-        self.taken.push((node, leaf));
+        self.taken.push((node.ptr(), leaf));
         Ok(node)
     }
 
     /// After the publication: every new internal node adopts its children, and what the write
     /// replaced is disposed of; the entry count is brought up to date. Returns the word for
     /// the caller.
-    fn publish(mut self) -> Word {
+    ///
+    /// # Safety
+    /// The caller is the tree's only writer, and the write was published.
+    unsafe fn publish(mut self) -> Word {
         for &(node, leaf) in &self.taken {
             if !leaf && !self.retired.nodes.contains(&node) {
                 let count = (0..self.internal.slots())
                     .take_while(|&i| !node.slot(self.internal, i).is_null())
                     .count();
-                adopt_children(node, self.internal, count);
+                // SAFETY: the only writer; the node holds `count` children.
+                unsafe { adopt_children(node, self.internal, count) };
             }
         }
         self.retired.dedup_nodes();
@@ -523,9 +570,9 @@ impl<'a> SpanWrite<'a> {
             }
             !new
         });
-        let removed = self
-            .ctx
-            .dispose(self.tree, core::mem::take(&mut self.retired)) as isize;
+        // SAFETY: the only writer; the published write unlinked all of it.
+        let retired = core::mem::take(&mut self.retired);
+        let removed = unsafe { self.ctx.dispose(self.tree, retired) } as isize;
         self.tree
             .add_len(self.entries_after - self.entries_before - removed);
         self.old
