@@ -330,6 +330,7 @@ const ROWS: &[Row] = &[
 
 struct Opts {
     quick: bool,
+    callgrind: bool,
     rounds: usize,
     sizes: Vec<u64>,
     rows: Vec<&'static Row>,
@@ -351,6 +352,7 @@ fn target_dir() -> PathBuf {
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
         quick: false,
+        callgrind: false,
         rounds: 0,
         sizes: Vec::new(),
         rows: ROWS.iter().collect(),
@@ -363,6 +365,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         let mut val = || it.next().cloned().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--quick" => o.quick = true,
+            "--callgrind" => o.callgrind = true,
             "--rounds" => o.rounds = val()?.parse().map_err(|e| format!("--rounds: {e}"))?,
             "--sizes" => {
                 o.sizes = val()?
@@ -381,8 +384,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--driver" => o.driver = Some(PathBuf::from(val()?)),
             "--kernel" => o.kernel = Some(PathBuf::from(val()?)),
             "-h" | "--help" => {
-                return Err("usage: kernel-peer [--quick] [--out DIR] [--rounds R] [--sizes N,N] \
-                            [--rows A,B] [--driver PATH] [--kernel DIR]\n       \
+                return Err("usage: kernel-peer [--quick] [--callgrind] [--out DIR] [--rounds R] \
+                            [--sizes N,N] [--rows A,B] [--driver PATH] [--kernel DIR]\n       \
                             kernel-peer worker ROW N REPS SEED"
                     .into())
             }
@@ -696,6 +699,63 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
     Ok(all_ok)
 }
 
+/// Runs `prog args` under callgrind, counting only the instructions of the `kp_timed_*`
+/// sections; returns the worker's outcome and that count.
+fn run_callgrind(prog: &Path, args: &[OsString], out: &Path) -> Result<(Outcome, u64), String> {
+    let mut vg: Vec<OsString> = vec![
+        "--tool=callgrind".into(),
+        "--toggle-collect=*kp_timed_*".into(),
+        format!("--callgrind-out-file={}", out.display()).into(),
+        prog.into(),
+    ];
+    vg.extend(args.iter().cloned());
+    let o = run_process(Path::new("valgrind"), &vg)?;
+    let text = std::fs::read_to_string(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let ir = text
+        .lines()
+        .find_map(|l| l.strip_prefix("summary: "))
+        .and_then(|v| v.trim().split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("no summary line in {}", out.display()))?;
+    Ok((o, ir))
+}
+
+/// Instruction counts (noise-free) of every row at every size, one run per side.
+fn callgrind(o: Opts) -> Result<bool, String> {
+    let driver = find_driver(&o)?;
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = o.out.join("callgrind");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut table = String::from("instructions per operation in the timed sections (valgrind --tool=callgrind)\n");
+    let mut csv = String::from("n,row,rust_ir,c_ir,ops,rust_ir_per_op,c_ir_per_op,ratio,checksum\n");
+    let mut all_ok = true;
+    for &n in &o.sizes {
+        let _ = writeln!(table, "\nn = {n}\n{:<12} {:>12} {:>12} {:>7}  {}", "row", "rust Ir/op", "C Ir/op", "ratio", "checksum");
+        for row in &o.rows {
+            let (reps, seed) = (reps_for(n), seed_for(n));
+            let args = |verb: &str, w: &str| -> Vec<OsString> {
+                [verb, w, &n.to_string(), &reps.to_string(), &seed.to_string()].iter().map(OsString::from).collect()
+            };
+            let (c, cir) = run_callgrind(&driver, &args("run", row.c), &dir.join(format!("c.{}.{n}.out", row.name)))?;
+            let (r, rir) = run_callgrind(&me, &args("worker", row.rust), &dir.join(format!("rust.{}.{n}.out", row.name)))?;
+            let ops = c.ops as f64;
+            if c.sum != r.sum || c.ops != r.ops {
+                all_ok = false;
+                let _ = writeln!(table, "{:<12} ERROR: checksums differ ({:016x} / {:016x})", row.name, c.sum, r.sum);
+                continue;
+            }
+            let (ri, ci) = (rir as f64 / ops, cir as f64 / ops);
+            let _ = writeln!(table, "{:<12} {:>12.1} {:>12.1} {:>7.2}  = {:016x}", row.name, ri, ci, ri / ci, c.sum);
+            let _ = writeln!(csv, "{n},{},{rir},{cir},{},{ri:.2},{ci:.2},{:.4},{:016x}", row.name, c.ops, ri / ci, c.sum);
+            eprintln!("callgrind {} n={n}: rust {ri:.1} Ir/op, C {ci:.1} Ir/op", row.name);
+        }
+    }
+    print!("{table}");
+    std::fs::write(o.out.join("callgrind.csv"), csv).map_err(|e| e.to_string())?;
+    std::fs::write(o.out.join("callgrind.txt"), table).map_err(|e| e.to_string())?;
+    eprintln!("wrote {}/callgrind.{{csv,txt}} and the callgrind files under {}", o.out.display(), dir.display());
+    Ok(all_ok)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("worker") {
@@ -723,7 +783,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match orchestrate(opts) {
+    let run = if opts.callgrind { callgrind } else { orchestrate };
+    match run(opts) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
             eprintln!("kernel-peer: some rows' checksums differ (see above)");
