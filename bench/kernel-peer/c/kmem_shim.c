@@ -9,11 +9,16 @@
  * and none of it is what the Rust side pays. Here every object is one
  * posix_memalign() and one free() from glibc: the same allocator, the same call,
  * that the Rust tree's 256-byte, 256-aligned nodes get from Rust's System
- * allocator. No object is cached, no allocation fails.
+ * allocator. By default no object is cached; no allocation fails.
+ *
+ * KP_SLAB=N in the environment gives each thread a LIFO of up to N freed objects
+ * that its next allocations take first: a stand-in for the slab's per-CPU
+ * freelists, to see how much of a row is the allocator. Off unless asked for.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include <linux/gfp.h>
 #include <linux/slab.h>
@@ -23,6 +28,11 @@ struct kmem_cache {
 	unsigned int align;
 	void (*ctor)(void *);
 };
+
+#define KP_SLAB_MAX 4096
+static int kp_slab_cap;
+static __thread void *kp_slab[KP_SLAB_MAX];
+static __thread int kp_slab_len;
 
 /* Referenced by the shared headers (kmalloc_verbose and friends). */
 int kmalloc_verbose;
@@ -40,6 +50,11 @@ struct kmem_cache *kmem_cache_create(const char *name, unsigned int size,
 	c->size = size;
 	c->align = align < sizeof(void *) ? sizeof(void *) : align;
 	c->ctor = ctor;
+	if (getenv("KP_SLAB")) {
+		kp_slab_cap = atoi(getenv("KP_SLAB"));
+		if (kp_slab_cap < 0 || kp_slab_cap > KP_SLAB_MAX)
+			kp_slab_cap = KP_SLAB_MAX;
+	}
 	return c;
 }
 
@@ -47,7 +62,9 @@ static inline void *kp_alloc(struct kmem_cache *c, gfp_t gfp)
 {
 	void *p;
 
-	if (posix_memalign(&p, c->align, c->size))
+	if (kp_slab_len)
+		p = kp_slab[--kp_slab_len];
+	else if (posix_memalign(&p, c->align, c->size))
 		return NULL;
 	if (c->ctor)
 		c->ctor(p);
@@ -65,7 +82,10 @@ void *kmem_cache_alloc_lru(struct kmem_cache *c, struct list_lru *lru, int gfp)
 void kmem_cache_free(struct kmem_cache *c, void *p)
 {
 	(void)c;
-	free(p);
+	if (kp_slab_len < kp_slab_cap)
+		kp_slab[kp_slab_len++] = p;
+	else
+		free(p);
 }
 
 int kmem_cache_alloc_bulk(struct kmem_cache *c, gfp_t gfp, size_t size, void **list)

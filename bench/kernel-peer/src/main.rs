@@ -542,7 +542,10 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
         .arg("info")
         .output()
         .map_err(|e| format!("{}: {e}", driver.display()))?;
-    let info = String::from_utf8_lossy(&info.stdout).trim().to_string();
+    let mut info = String::from_utf8_lossy(&info.stdout).trim().to_string();
+    if let Ok(v) = std::env::var("KP_SLAB") {
+        let _ = write!(info, " KP_SLAB={v} (per-thread free list of up to {v} nodes)");
+    }
     if !info.contains("node_size=256 ") {
         return Err(format!("the C driver is not a 64-bit build: {info:?}"));
     }
