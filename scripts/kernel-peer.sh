@@ -13,9 +13,9 @@
 #    (default target/kernel-peer/results).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+# Paths given on the command line stay relative to where the script was called from.
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-[ "${TARGET#/}" = "$TARGET" ] && TARGET=$ROOT/$TARGET
+[ "${TARGET#/}" = "$TARGET" ] && TARGET=$PWD/$TARGET
 KP=$TARGET/kernel-peer
 
 need=()
@@ -53,9 +53,9 @@ if [ ! -f "$KDIR/lib/maple_tree.c" ] || [ ! -f "$KDIR/.extracted" ]; then
 fi
 
 DRIVER=$KP/build/kernel-peer-driver
-if [ ! -x "$DRIVER" ] || [ -n "$(find bench/kernel-peer/c -newer "$DRIVER" -type f)" ]; then
-  bash bench/kernel-peer/c/build.sh "$KDIR" "$KP/build" >&2
+if [ ! -x "$DRIVER" ] || [ -n "$(find "$ROOT/bench/kernel-peer/c" -newer "$DRIVER" -type f)" ]; then
+  bash "$ROOT/bench/kernel-peer/c/build.sh" "$KDIR" "$KP/build" >&2
 fi
 
-cargo build --release -q -p kernel-peer
+cargo build --release -q -p kernel-peer --manifest-path "$ROOT/Cargo.toml"
 exec "$TARGET/release/kernel-peer" --driver "$DRIVER" --kernel "$KDIR" "$@"
