@@ -314,18 +314,79 @@ struct Row {
 }
 
 const ROWS: &[Row] = &[
-    Row { name: "store", c: "store", rust: "store", what: "random-order stores building a plain tree" },
-    Row { name: "rcu_store", c: "rcu_store", rust: "rcu_store", what: "the same stores, RCU mode, one lock round trip each" },
-    Row { name: "load", c: "load", rust: "load", what: "n random loads (mtree_load)" },
-    Row { name: "iterate", c: "iterate", rust: "iterate", what: "full iteration" },
-    Row { name: "dup", c: "dup", rust: "dup", what: "__mt_dup / dup of a plain tree" },
-    Row { name: "dup_alloc", c: "dup_alloc", rust: "dup_alloc", what: "__mt_dup / dup of an alloc tree" },
-    Row { name: "dup_map", c: "dup_overwrite", rust: "dup_map", what: "dup + overwrite every entry: __mt_dup + mas_store walk / dup_map" },
-    Row { name: "dup_replace", c: "dup_overwrite", rust: "dup_replace", what: "dup + overwrite every entry: __mt_dup + mas_store walk / dup + CursorMut::replace walk" },
-    Row { name: "rebuild", c: "rebuild", rust: "rebuild", what: "iterate + store every entry into a new alloc tree (pre-6.8 fork)" },
-    Row { name: "erase", c: "erase", rust: "erase", what: "erase every entry, random order" },
-    Row { name: "gap_rev50", c: "gap_rev50", rust: "gap_rev50", what: "empty_area_rev(0..=random, 50) on an alloc tree with holes" },
-    Row { name: "gap_rev95", c: "gap_rev95", rust: "gap_rev95", what: "empty_area_rev(0..=random, 95) on an alloc tree with holes" },
+    Row {
+        name: "store",
+        c: "store",
+        rust: "store",
+        what: "random-order stores building a plain tree",
+    },
+    Row {
+        name: "rcu_store",
+        c: "rcu_store",
+        rust: "rcu_store",
+        what: "the same stores, RCU mode, one lock round trip each",
+    },
+    Row {
+        name: "load",
+        c: "load",
+        rust: "load",
+        what: "n random loads (mtree_load)",
+    },
+    Row {
+        name: "iterate",
+        c: "iterate",
+        rust: "iterate",
+        what: "full iteration",
+    },
+    Row {
+        name: "dup",
+        c: "dup",
+        rust: "dup",
+        what: "__mt_dup / dup of a plain tree",
+    },
+    Row {
+        name: "dup_alloc",
+        c: "dup_alloc",
+        rust: "dup_alloc",
+        what: "__mt_dup / dup of an alloc tree",
+    },
+    Row {
+        name: "dup_map",
+        c: "dup_overwrite",
+        rust: "dup_map",
+        what: "dup + overwrite every entry: __mt_dup + mas_store walk / dup_map",
+    },
+    Row {
+        name: "dup_replace",
+        c: "dup_overwrite",
+        rust: "dup_replace",
+        what:
+            "dup + overwrite every entry: __mt_dup + mas_store walk / dup + CursorMut::replace walk",
+    },
+    Row {
+        name: "rebuild",
+        c: "rebuild",
+        rust: "rebuild",
+        what: "iterate + store every entry into a new alloc tree (pre-6.8 fork)",
+    },
+    Row {
+        name: "erase",
+        c: "erase",
+        rust: "erase",
+        what: "erase every entry, random order",
+    },
+    Row {
+        name: "gap_rev50",
+        c: "gap_rev50",
+        rust: "gap_rev50",
+        what: "empty_area_rev(0..=random, 50) on an alloc tree with holes",
+    },
+    Row {
+        name: "gap_rev95",
+        c: "gap_rev95",
+        rust: "gap_rev95",
+        what: "empty_area_rev(0..=random, 95) on an alloc tree with holes",
+    },
 ];
 
 struct Opts {
@@ -377,17 +438,23 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                 let v = val()?;
                 o.rows = v
                     .split(',')
-                    .map(|s| ROWS.iter().find(|r| r.name == s).ok_or(format!("unknown row {s}")))
+                    .map(|s| {
+                        ROWS.iter()
+                            .find(|r| r.name == s)
+                            .ok_or(format!("unknown row {s}"))
+                    })
                     .collect::<Result<_, _>>()?;
             }
             "--out" => o.out = PathBuf::from(val()?),
             "--driver" => o.driver = Some(PathBuf::from(val()?)),
             "--kernel" => o.kernel = Some(PathBuf::from(val()?)),
             "-h" | "--help" => {
-                return Err("usage: kernel-peer [--quick] [--callgrind] [--out DIR] [--rounds R] \
+                return Err(
+                    "usage: kernel-peer [--quick] [--callgrind] [--out DIR] [--rounds R] \
                             [--sizes N,N] [--rows A,B] [--driver PATH] [--kernel DIR]\n       \
                             kernel-peer worker ROW N REPS SEED"
-                    .into())
+                        .into(),
+                )
             }
             _ => return Err(format!("unknown argument {a}")),
         }
@@ -544,7 +611,10 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
         .map_err(|e| format!("{}: {e}", driver.display()))?;
     let mut info = String::from_utf8_lossy(&info.stdout).trim().to_string();
     if let Ok(v) = std::env::var("KP_SLAB") {
-        let _ = write!(info, " KP_SLAB={v} (per-thread free list of up to {v} nodes)");
+        let _ = write!(
+            info,
+            " KP_SLAB={v} (per-thread free list of up to {v} nodes)"
+        );
     }
     if !info.contains("node_size=256 ") {
         return Err(format!("the C driver is not a 64-bit build: {info:?}"));
@@ -556,7 +626,16 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
         .or_else(find_kernel)
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "(driver given)".into());
-    let commit = sh("git", &["-C", &repo_root().to_string_lossy(), "rev-parse", "--short", "HEAD"]);
+    let commit = sh(
+        "git",
+        &[
+            "-C",
+            &repo_root().to_string_lossy(),
+            "rev-parse",
+            "--short",
+            "HEAD",
+        ],
+    );
     eprintln!("uptime: {uptime}");
     eprintln!("driver: {} ({info})", driver.display());
     eprintln!(
@@ -572,7 +651,12 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
         .map(|_| {
             o.rows
                 .iter()
-                .map(|_| Cell { c: Vec::new(), rust: Vec::new(), ratios: Vec::new(), mismatch: None })
+                .map(|_| Cell {
+                    c: Vec::new(),
+                    rust: Vec::new(),
+                    ratios: Vec::new(),
+                    mismatch: None,
+                })
                 .collect()
         })
         .collect();
@@ -583,14 +667,26 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
             for (ri, row) in o.rows.iter().enumerate() {
                 let reps = reps_for(n);
                 let seed = seed_for(n);
-                let cargs: Vec<OsString> = ["run", row.c, &n.to_string(), &reps.to_string(), &seed.to_string()]
-                    .iter()
-                    .map(OsString::from)
-                    .collect();
-                let rargs: Vec<OsString> = ["worker", row.rust, &n.to_string(), &reps.to_string(), &seed.to_string()]
-                    .iter()
-                    .map(OsString::from)
-                    .collect();
+                let cargs: Vec<OsString> = [
+                    "run",
+                    row.c,
+                    &n.to_string(),
+                    &reps.to_string(),
+                    &seed.to_string(),
+                ]
+                .iter()
+                .map(OsString::from)
+                .collect();
+                let rargs: Vec<OsString> = [
+                    "worker",
+                    row.rust,
+                    &n.to_string(),
+                    &reps.to_string(),
+                    &seed.to_string(),
+                ]
+                .iter()
+                .map(OsString::from)
+                .collect();
                 // Alternate which side goes first, by round and by row.
                 let c_first = (round + ri + si) % 2 == 0;
                 let (c, r) = if c_first {
@@ -614,14 +710,22 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
                 }
                 let cell = &mut cells[si][ri];
                 if c.sum != r.sum || c.ops != r.ops {
-                    cell.mismatch = Some(format!("C sum {:016x} ops {} / Rust sum {:016x} ops {}", c.sum, c.ops, r.sum, r.ops));
+                    cell.mismatch = Some(format!(
+                        "C sum {:016x} ops {} / Rust sum {:016x} ops {}",
+                        c.sum, c.ops, r.sum, r.ops
+                    ));
                 }
                 cell.ratios.push(r.ns as f64 / c.ns as f64);
                 cell.c.push(c);
                 cell.rust.push(r);
             }
         }
-        eprintln!("round {}/{} done ({:.0} s)", round + 1, o.rounds, started.elapsed().as_secs_f64());
+        eprintln!(
+            "round {}/{} done ({:.0} s)",
+            round + 1,
+            o.rounds,
+            started.elapsed().as_secs_f64()
+        );
     }
 
     // The table and the CSV.
@@ -633,7 +737,11 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
     let _ = writeln!(table, "uptime before: {uptime}");
     let _ = writeln!(table, "C driver: {info}");
     for (si, &n) in o.sizes.iter().enumerate() {
-        let _ = writeln!(table, "\nn = {n}: Rust time / kernel C time (< 1: Rust is faster), median of {} rounds", o.rounds);
+        let _ = writeln!(
+            table,
+            "\nn = {n}: Rust time / kernel C time (< 1: Rust is faster), median of {} rounds",
+            o.rounds
+        );
         let _ = writeln!(
             table,
             "{:<12} {:>10} {:>10} {:>7} {:>15}  {:>17} {:>13}",
@@ -651,7 +759,11 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
             let med = median(&mut cell.ratios.clone());
             let nodes = |v: &[Outcome]| v.last().map_or(-1, |o| o.nodes);
             let (rnodes, cnodes) = (nodes(&cell.rust), nodes(&cell.c));
-            let nodes_s = if rnodes < 0 || cnodes < 0 { "-".to_string() } else { format!("{rnodes}/{cnodes}") };
+            let nodes_s = if rnodes < 0 || cnodes < 0 {
+                "-".to_string()
+            } else {
+                format!("{rnodes}/{cnodes}")
+            };
             let sum = cell.c[0].sum;
             match &cell.mismatch {
                 None => {
@@ -676,7 +788,11 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
                 Some(why) => {
                     all_ok = false;
                     let _ = writeln!(table, "{:<12} ERROR: checksums differ: {why}", row.name);
-                    let _ = writeln!(csv, "{n},{},,,,,,{},,{rnodes},{cnodes},checksum mismatch", row.name, o.rounds);
+                    let _ = writeln!(
+                        csv,
+                        "{n},{},,,,,,{},,{rnodes},{cnodes},checksum mismatch",
+                        row.name, o.rounds
+                    );
                 }
             }
         }
@@ -695,10 +811,18 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
     for row in &o.rows {
         let _ = writeln!(env, "row {}: {}", row.name, row.what);
     }
-    for (name, body) in [("kernel_peer.csv", &csv), ("rounds.csv", &raw), ("table.txt", &table), ("env.txt", &env)] {
+    for (name, body) in [
+        ("kernel_peer.csv", &csv),
+        ("rounds.csv", &raw),
+        ("table.txt", &table),
+        ("env.txt", &env),
+    ] {
         std::fs::write(o.out.join(name), body).map_err(|e| format!("{name}: {e}"))?;
     }
-    eprintln!("wrote {}/{{kernel_peer.csv,rounds.csv,table.txt,env.txt}}", o.out.display());
+    eprintln!(
+        "wrote {}/{{kernel_peer.csv,rounds.csv,table.txt,env.txt}}",
+        o.out.display()
+    );
     Ok(all_ok)
 }
 
@@ -717,7 +841,7 @@ fn run_callgrind(prog: &Path, args: &[OsString], out: &Path) -> Result<(Outcome,
     let ir = text
         .lines()
         .find_map(|l| l.strip_prefix("summary: "))
-        .and_then(|v| v.trim().split_whitespace().next()?.parse().ok())
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .ok_or_else(|| format!("no summary line in {}", out.display()))?;
     Ok((o, ir))
 }
@@ -728,34 +852,84 @@ fn callgrind(o: Opts) -> Result<bool, String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let dir = o.out.join("callgrind");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut table = String::from("instructions per operation in the timed sections (valgrind --tool=callgrind)\n");
-    let mut csv = String::from("n,row,rust_ir,c_ir,ops,rust_ir_per_op,c_ir_per_op,ratio,checksum\n");
+    let mut table = String::from(
+        "instructions per operation in the timed sections (valgrind --tool=callgrind)\n",
+    );
+    let mut csv =
+        String::from("n,row,rust_ir,c_ir,ops,rust_ir_per_op,c_ir_per_op,ratio,checksum\n");
     let mut all_ok = true;
     for &n in &o.sizes {
-        let _ = writeln!(table, "\nn = {n}\n{:<12} {:>12} {:>12} {:>7}  {}", "row", "rust Ir/op", "C Ir/op", "ratio", "checksum");
+        let _ = writeln!(
+            table,
+            "\nn = {n}\n{:<12} {:>12} {:>12} {:>7}  checksum",
+            "row", "rust Ir/op", "C Ir/op", "ratio"
+        );
         for row in &o.rows {
             let (reps, seed) = (reps_for(n), seed_for(n));
             let args = |verb: &str, w: &str| -> Vec<OsString> {
-                [verb, w, &n.to_string(), &reps.to_string(), &seed.to_string()].iter().map(OsString::from).collect()
+                [
+                    verb,
+                    w,
+                    &n.to_string(),
+                    &reps.to_string(),
+                    &seed.to_string(),
+                ]
+                .iter()
+                .map(OsString::from)
+                .collect()
             };
-            let (c, cir) = run_callgrind(&driver, &args("run", row.c), &dir.join(format!("c.{}.{n}.out", row.name)))?;
-            let (r, rir) = run_callgrind(&me, &args("worker", row.rust), &dir.join(format!("rust.{}.{n}.out", row.name)))?;
+            let (c, cir) = run_callgrind(
+                &driver,
+                &args("run", row.c),
+                &dir.join(format!("c.{}.{n}.out", row.name)),
+            )?;
+            let (r, rir) = run_callgrind(
+                &me,
+                &args("worker", row.rust),
+                &dir.join(format!("rust.{}.{n}.out", row.name)),
+            )?;
             let ops = c.ops as f64;
             if c.sum != r.sum || c.ops != r.ops {
                 all_ok = false;
-                let _ = writeln!(table, "{:<12} ERROR: checksums differ ({:016x} / {:016x})", row.name, c.sum, r.sum);
+                let _ = writeln!(
+                    table,
+                    "{:<12} ERROR: checksums differ ({:016x} / {:016x})",
+                    row.name, c.sum, r.sum
+                );
                 continue;
             }
             let (ri, ci) = (rir as f64 / ops, cir as f64 / ops);
-            let _ = writeln!(table, "{:<12} {:>12.1} {:>12.1} {:>7.2}  = {:016x}", row.name, ri, ci, ri / ci, c.sum);
-            let _ = writeln!(csv, "{n},{},{rir},{cir},{},{ri:.2},{ci:.2},{:.4},{:016x}", row.name, c.ops, ri / ci, c.sum);
-            eprintln!("callgrind {} n={n}: rust {ri:.1} Ir/op, C {ci:.1} Ir/op", row.name);
+            let _ = writeln!(
+                table,
+                "{:<12} {:>12.1} {:>12.1} {:>7.2}  = {:016x}",
+                row.name,
+                ri,
+                ci,
+                ri / ci,
+                c.sum
+            );
+            let _ = writeln!(
+                csv,
+                "{n},{},{rir},{cir},{},{ri:.2},{ci:.2},{:.4},{:016x}",
+                row.name,
+                c.ops,
+                ri / ci,
+                c.sum
+            );
+            eprintln!(
+                "callgrind {} n={n}: rust {ri:.1} Ir/op, C {ci:.1} Ir/op",
+                row.name
+            );
         }
     }
     print!("{table}");
     std::fs::write(o.out.join("callgrind.csv"), csv).map_err(|e| e.to_string())?;
     std::fs::write(o.out.join("callgrind.txt"), table).map_err(|e| e.to_string())?;
-    eprintln!("wrote {}/callgrind.{{csv,txt}} and the callgrind files under {}", o.out.display(), dir.display());
+    eprintln!(
+        "wrote {}/callgrind.{{csv,txt}} and the callgrind files under {}",
+        o.out.display(),
+        dir.display()
+    );
     Ok(all_ok)
 }
 
@@ -786,7 +960,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let run = if opts.callgrind { callgrind } else { orchestrate };
+    let run = if opts.callgrind {
+        callgrind
+    } else {
+        orchestrate
+    };
     match run(opts) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
@@ -796,6 +974,60 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("kernel-peer: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The kernel's answers, recorded from the C driver (`kernel-peer-driver run ROW N 1
+/// seed_for(N)` against linux-source-6.12.117): the Rust tree must keep giving them, and
+/// this check needs no kernel source, so it runs with the workspace's tests.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KERNEL_SUMS: &[(&str, u64, u64)] = &[
+        ("store", 1000, 0x8b93efc0546c40cf),
+        ("rcu_store", 1000, 0x8b93efc0546c40cf),
+        ("load", 1000, 0x6c65d01fab44c8e1),
+        ("iterate", 1000, 0x177af93859a59d9d),
+        ("dup", 1000, 0x8b93efc0546c40cf),
+        ("dup_alloc", 1000, 0x8b93efc0546c40cf),
+        ("dup_map", 1000, 0xe029f7d2cd884d3f),
+        ("dup_replace", 1000, 0xe029f7d2cd884d3f),
+        ("rebuild", 1000, 0x8b93efc0546c40cf),
+        ("erase", 1000, 0xe3e66b75fbdb7535),
+        ("gap_rev50", 1000, 0xe00bdf1557dcceae),
+        ("gap_rev95", 1000, 0xf9673c99153061bf),
+        ("store", 10000, 0x9160772d1693a9ef),
+        ("rcu_store", 10000, 0x9160772d1693a9ef),
+        ("load", 10000, 0x80628412cd98a672),
+        ("iterate", 10000, 0x0bcc94167784e7c5),
+        ("dup", 10000, 0x9160772d1693a9ef),
+        ("dup_alloc", 10000, 0x9160772d1693a9ef),
+        ("dup_map", 10000, 0x4fdc11789395f0ff),
+        ("dup_replace", 10000, 0x4fdc11789395f0ff),
+        ("rebuild", 10000, 0x9160772d1693a9ef),
+        ("erase", 10000, 0xba31f5dc5e6692bd),
+        ("gap_rev50", 10000, 0x677ef6cb61d6810b),
+        ("gap_rev95", 10000, 0x20f8507835a28133),
+    ];
+
+    #[test]
+    fn rust_gives_the_kernels_checksums() {
+        for &(row, n, want) in KERNEL_SUMS {
+            let got = worker(row, n, 1, seed_for(n)).unwrap().sum;
+            assert_eq!(got, want, "{row} n={n}: {got:016x} != kernel {want:016x}");
+        }
+    }
+
+    #[test]
+    fn every_row_has_kernel_sums() {
+        for row in ROWS {
+            assert!(
+                KERNEL_SUMS.iter().any(|&(r, _, _)| r == row.rust),
+                "{}",
+                row.name
+            );
         }
     }
 }
