@@ -205,11 +205,11 @@ impl CursorState {
             return None;
         }
         loop {
-            let saved = (self.path.clone(), self.index, self.last);
             let (s, e, w) = self.step(forward)?;
             if past(s, e) {
-                // Stay on the last range inside the limit, as the kernel does.
-                (self.path, self.index, self.last) = saved;
+                // Stay on the last range inside the limit, as the kernel does: step back to it
+                // (cheaper than keeping a copy of the path for every step).
+                self.step(!forward);
                 return None;
             }
             if is_entry(w) {
