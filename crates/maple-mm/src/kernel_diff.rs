@@ -8,7 +8,6 @@
 
 use crate::flags::*;
 use crate::mm::Mm;
-use crate::rng::XorShift;
 
 /// Result of a differential run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,13 +54,7 @@ fn model_region(mm: &Mm, base: u64, end: u64) -> Vec<Line> {
     mm.vmas()
         .iter()
         .filter(|v| v.end() > base && v.start() < end)
-        .map(|v| {
-            (
-                v.start().max(base),
-                v.end().min(end),
-                perms_string(v.flags()),
-            )
-        })
+        .map(|v| (v.start().max(base), v.end().min(end), v.flags().perms()))
         .collect()
 }
 
@@ -121,7 +114,7 @@ fn run_here(steps: u64, seed: u64) -> Result<DiffReport, String> {
     )
     .map_err(|e| format!("model reserve: {e}"))?;
     let mut rep = DiffReport::default();
-    let mut rng = XorShift::new(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let lo = base + MARGIN * PAGE_SIZE;
     let hi = end - MARGIN * PAGE_SIZE;
     let span = (hi - lo) / PAGE_SIZE;
@@ -133,30 +126,30 @@ fn run_here(steps: u64, seed: u64) -> Result<DiffReport, String> {
         PROT_READ | PROT_EXEC,
     ];
     for step in 0..steps {
-        let mut a = lo + rng.below(span) * PAGE_SIZE;
+        let mut a = lo + rng.u64(..span) * PAGE_SIZE;
         let max_len = ((hi - a) / PAGE_SIZE).clamp(1, 24);
-        let len = rng.range(1, max_len) * PAGE_SIZE;
-        let prot = prots[rng.below(prots.len() as u64) as usize];
-        let op = rng.below(100);
+        let len = rng.u64(1..=max_len) * PAGE_SIZE;
+        let prot = prots[rng.u64(..prots.len() as u64) as usize];
+        let op = rng.u64(..100);
         // Occasionally an unaligned address, to compare the -EINVAL paths.
-        if (30..75).contains(&op) && rng.chance(3) {
+        if (30..75).contains(&op) && rng.u8(..100) < 3 {
             a += 1;
         }
         let (desc, k, m) = if op < 30 {
             rep.ops[0] += 1;
             let mut fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
-            if rng.chance(5) {
+            if rng.u8(..100) < 5 {
                 fl = MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED;
-            } else if rng.chance(10) {
+            } else if rng.u8(..100) < 10 {
                 fl |= MAP_NORESERVE;
-            } else if rng.chance(10) {
+            } else if rng.u8(..100) < 10 {
                 fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
             }
-            let use_file = rng.chance(15);
+            let use_file = rng.u8(..100) < 15;
             let (len, off) = if use_file {
                 fl &= !(MAP_ANONYMOUS | MAP_NORESERVE);
                 let len = len.min(16 * PAGE_SIZE);
-                (len, rng.below(FILE_PAGES - pages(len) + 1) * PAGE_SIZE)
+                (len, rng.u64(..FILE_PAGES - pages(len) + 1) * PAGE_SIZE)
             } else {
                 (len, 0)
             };
@@ -170,8 +163,8 @@ fn run_here(steps: u64, seed: u64) -> Result<DiffReport, String> {
                 libc::mmap(
                     a as *mut libc::c_void,
                     len as usize,
-                    prot as i32,
-                    fl as i32,
+                    prot,
+                    fl,
                     kfd,
                     off as libc::off_t,
                 )
@@ -189,14 +182,14 @@ fn run_here(steps: u64, seed: u64) -> Result<DiffReport, String> {
         } else if op < 65 {
             rep.ops[2] += 1;
             // SAFETY: changing protections of our own reservation only.
-            let r = unsafe { libc::mprotect(a as *mut libc::c_void, len as usize, prot as i32) };
+            let r = unsafe { libc::mprotect(a as *mut libc::c_void, len as usize, prot) };
             let k = if r != 0 { -errno() } else { 0 };
             let m = code(mm.mprotect(a, len, prot));
             (format!("mprotect({a:x}, {len:#x}, {prot})"), k, m)
         } else if op < 75 {
             rep.ops[3] += 1;
             let adv = [MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK]
-                [rng.below(4) as usize];
+                [rng.u64(..4) as usize];
             // SAFETY: advice on our own reservation; these advice values never free memory.
             let r = unsafe { libc::madvise(a as *mut libc::c_void, len as usize, adv) };
             let k = if r != 0 { -errno() } else { 0 };
@@ -204,7 +197,9 @@ fn run_here(steps: u64, seed: u64) -> Result<DiffReport, String> {
             (format!("madvise({a:x}, {len:#x}, {adv})"), k, m)
         } else {
             rep.ops[4] += 1;
-            let writable = mm.vma_lookup(a).is_some_and(|v| v.flags() & VM_WRITE != 0);
+            let writable = mm
+                .vma_lookup(a)
+                .is_some_and(|v| v.flags().contains(VmFlags::WRITE));
             if writable {
                 // SAFETY: the model (checked against the kernel after every step) says the
                 // page at `a` is mapped writable in our reservation.
@@ -298,7 +293,14 @@ fn decode(s: &str) -> Result<DiffReport, String> {
 }
 
 /// Run `steps` random operations with `seed` in a forked child and compare with the model
-/// after each step. `Err` means the run itself could not be carried out (or the model
+/// after each step.
+///
+/// ```
+/// let r = maple_mm::kernel_diff::run(50, 7).expect("the child ran");
+/// assert_eq!(r.steps, 50);
+/// assert_eq!((r.mismatches, r.errno_mismatches), (0, 0), "{:?}", r.first_mismatch);
+/// ```
+/// `Err` means the run itself could not be carried out (or the model
 /// broke an invariant); disagreements are counted in the report.
 pub fn run(steps: u64, seed: u64) -> Result<DiffReport, String> {
     let mut fds = [0i32; 2];

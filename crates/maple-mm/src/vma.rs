@@ -173,6 +173,22 @@ impl VmaTracker {
 /// Range, pgoff and flags change in place (like the kernel's), but only by the holder of
 /// the mmap write lock after write-locking the VMA; they are atomics so that lock-free
 /// readers that have not yet taken the VMA read lock can look at them safely.
+///
+/// VMAs are created by the [`Mm`](crate::Mm) operations and looked up with
+/// [`Mm::vma_lookup`](crate::Mm::vma_lookup), [`Mm::find_vma`](crate::Mm::find_vma) or
+/// [`Mm::vmas`](crate::Mm::vmas); the handle stays readable after the VMA left the tree.
+///
+/// ```
+/// use maple_mm::*;
+/// let mm = Mm::new();
+/// let f = File::new("/lib/x.so", true, false);
+/// let a = mm.mmap(0, 4 * PAGE_SIZE, PROT_READ, MAP_PRIVATE, Some(&f), 2 * PAGE_SIZE)?;
+/// let v = mm.vma_lookup(a).unwrap();
+/// assert_eq!((v.len(), v.pgoff(), v.file().map(|f| f.name())), (4 * PAGE_SIZE, 2, Some("/lib/x.so")));
+/// assert_eq!(v.flags().perms(), "r--p");
+/// assert!(!v.is_anonymous());
+/// # Ok::<(), MmError>(())
+/// ```
 pub struct Vma {
     id: u64,
     mm_id: AtomicU64,
@@ -205,7 +221,7 @@ impl Vma {
             start: AtomicU64::new(start),
             end: AtomicU64::new(end),
             pgoff: AtomicU64::new(pgoff),
-            flags: AtomicU64::new(flags),
+            flags: AtomicU64::new(flags.bits()),
             file,
             anon: Mutex::new(None),
             lock: VmaLock::new(),
@@ -234,8 +250,9 @@ impl Vma {
         let mut v = self.dup();
         v.mm_id.store(child_mm, Ordering::Relaxed);
         let f = self.flags();
-        v.flags.store(f & !VM_LOCKED_MASK, Ordering::Relaxed);
-        let anon = if f & VM_WIPEONFORK != 0 {
+        v.flags
+            .store((f & !VmFlags::LOCKED_MASK).bits(), Ordering::Relaxed);
+        let anon = if f.contains(VmFlags::WIPEONFORK) {
             None
         } else {
             self.anon_vma().map(|a| AnonVma::fork(&a))
@@ -283,7 +300,7 @@ impl Vma {
     }
     /// `VM_*` flags.
     pub fn flags(&self) -> VmFlags {
-        self.flags.load(Ordering::Acquire)
+        VmFlags::from_bits_retain(self.flags.load(Ordering::Acquire))
     }
     /// Backing file, if any.
     pub fn file(&self) -> Option<&FileRef> {
@@ -328,7 +345,7 @@ impl Vma {
         self.pgoff.store(v, Ordering::Release)
     }
     pub(crate) fn set_flags(&self, v: VmFlags) {
-        self.flags.store(v, Ordering::Release)
+        self.flags.store(v.bits(), Ordering::Release)
     }
     pub(crate) fn set_anon(&self, a: Option<Arc<AnonVma>>) {
         *self.anon.lock().unwrap() = a;
@@ -383,7 +400,7 @@ impl fmt::Debug for Vma {
             self.id,
             self.start(),
             self.end(),
-            perms_string(self.flags()),
+            self.flags().perms(),
             self.flags(),
             self.pgoff(),
             match &self.file {
