@@ -505,21 +505,23 @@ fn run_diff_kernel(a: DiffKernelArgs) -> ExitCode {
     match maple_mm::kernel_diff::run(a.steps, a.seed) {
         Ok(r) => {
             println!(
-                "{} steps (seed {}): mmap {}, munmap {}, mprotect {}, madvise {}, touch {}",
-                r.steps, a.seed, r.ops[0], r.ops[1], r.ops[2], r.ops[3], r.ops[4]
+                "{} steps (seed {}), {} real forks compared with the model for each fork strategy",
+                r.steps, a.seed, r.forks_compared
             );
+            let ops: Vec<String> = r.op_counts().map(|(n, c)| format!("{n} {c}")).collect();
+            println!("operations: {}", ops.join(", "));
             println!(
-                "failed calls (same error in kernel and model): {}, max VMAs in region: {}",
+                "failed calls (same error in kernel and model): {}, max VMAs in the child: {}",
                 r.failed_calls, r.max_vmas
             );
             println!(
-                "layout mismatches: {}, return-code mismatches: {}",
-                r.mismatches, r.errno_mismatches
+                "layout mismatches: {}, flag mismatches: {}, return-code mismatches: {}",
+                r.layout_mismatches, r.flag_mismatches, r.errno_mismatches
             );
             if let Some(m) = &r.first_mismatch {
                 println!("first mismatch: {m}");
             }
-            if r.mismatches + r.errno_mismatches == 0 {
+            if r.mismatches() == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -272,8 +272,9 @@ fn diff_kernel_agrees_with_the_model() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("200 steps (seed 3)"), "{stdout}");
+    assert!(stdout.contains("operations: mmap-fixed "), "{stdout}");
     assert!(
-        stdout.contains("layout mismatches: 0, return-code mismatches: 0"),
+        stdout.contains("layout mismatches: 0, flag mismatches: 0, return-code mismatches: 0"),
         "{stdout}"
     );
 }

@@ -36,6 +36,8 @@ pub struct MmLayout {
     pub commit_limit: Option<u64>,
     /// `def_flags`, OR-ed into every new VMA.
     pub def_flags: VmFlags,
+    /// `CAP_SYS_RAWIO`: may map below `mmap_min_addr` (`cap_mmap_addr`), as root can.
+    pub cap_sys_rawio: bool,
 }
 
 impl Default for MmLayout {
@@ -49,6 +51,7 @@ impl Default for MmLayout {
             max_map_count: DEFAULT_MAX_MAP_COUNT,
             commit_limit: None,
             def_flags: VmFlags::empty(),
+            cap_sys_rawio: false,
         }
     }
 }
@@ -675,16 +678,16 @@ impl fmt::Debug for Mm {
 
 /// Operations under the mmap write lock.
 impl MmapWriteGuard<'_> {
-    fn tree(&self) -> &VmaTree {
+    pub(crate) fn tree(&self) -> &VmaTree {
         &self.mm.tree
     }
 
-    fn start_write(&self, v: &Vma) {
+    pub(crate) fn start_write(&self, v: &Vma) {
         v.lock.start_write(&self.mm.seq);
     }
 
     /// `vma_iter_prealloc` for `vma`'s future range `[start, end)`.
-    fn prealloc(&self, start: u64, end: u64) -> Result<VmaPrealloc, MmError> {
+    pub(crate) fn prealloc(&self, start: u64, end: u64) -> Result<VmaPrealloc, MmError> {
         self.tree().prealloc(start, end)
     }
 
@@ -716,17 +719,17 @@ impl MmapWriteGuard<'_> {
     }
 
     /// `vm_unacct_memory`.
-    fn unacct(&mut self, n: u64) {
+    pub(crate) fn unacct(&mut self, n: u64) {
         self.st.c.committed -= n;
     }
 
-    fn remove_vma(&mut self, v: &VmaRef) {
+    pub(crate) fn remove_vma(&mut self, v: &VmaRef) {
         v.lock.mark_detached();
         v.note_removed();
     }
 
     /// `__split_vma` (`check_limit`: `split_vma`'s map-count check). Returns the new VMA.
-    fn split_vma(
+    pub(crate) fn split_vma(
         &mut self,
         vma: &VmaRef,
         addr: u64,
@@ -769,7 +772,7 @@ impl MmapWriteGuard<'_> {
     /// `Ok(None)`: no merge applies; `Err(NoMem)`: the tree preallocation failed (nothing
     /// changed).
     #[allow(clippy::too_many_arguments)]
-    fn merge_new_range(
+    pub(crate) fn merge_new_range(
         &mut self,
         prev: Option<&VmaRef>,
         next: Option<&VmaRef>,
@@ -779,15 +782,19 @@ impl MmapWriteGuard<'_> {
         pgoff: u64,
         file: Option<&FileRef>,
         just_expand: bool,
+        src: Option<&VmaRef>,
     ) -> Result<Option<VmaRef>, MmError> {
         if flags.intersects(VmFlags::SPECIAL) {
             return Ok(None);
         }
         let pglen = pages(end - start);
+        // mremap's copy_vma merges the copied range with its anon_vma (`vmg->copied_from`).
+        let src_anon = src.and_then(|s| s.anon_vma());
+        let src_fc = src.is_some_and(|s| s.is_fork_child());
         let left = prev.filter(|p| {
             p.end() == start
                 && is_mergeable_vma(p, flags, file)
-                && is_mergeable_anon_vma(p, &None, false)
+                && is_mergeable_anon_vma(p, &src_anon, src_fc)
                 && p.pgoff() + p.pages() == pgoff
         });
         let right = if just_expand {
@@ -796,7 +803,7 @@ impl MmapWriteGuard<'_> {
             next.filter(|n| {
                 n.start() == end
                     && is_mergeable_vma(n, flags, file)
-                    && is_mergeable_anon_vma(n, &None, false)
+                    && is_mergeable_anon_vma(n, &src_anon, src_fc)
                     && n.pgoff() == pgoff + pglen
                     && left.map_or(true, |p| anon_compatible(p, n))
             })
@@ -808,7 +815,7 @@ impl MmapWriteGuard<'_> {
                 self.start_write(p);
                 self.start_write(n);
                 if p.anon_vma().is_none() {
-                    p.set_anon(n.anon_vma());
+                    p.set_anon(n.anon_vma().or_else(|| src_anon.clone()));
                 }
                 p.set_end(n.end());
                 self.tree().store_prealloc(pre, p);
@@ -820,6 +827,9 @@ impl MmapWriteGuard<'_> {
             (Some(p), None) => {
                 let pre = self.prealloc(p.start(), end)?;
                 self.start_write(p);
+                if p.anon_vma().is_none() && src_anon.is_some() {
+                    p.set_anon(src_anon.clone());
+                }
                 p.set_end(end);
                 self.tree().store_prealloc(pre, p);
                 Some(p.clone())
@@ -827,6 +837,9 @@ impl MmapWriteGuard<'_> {
             (None, Some(n)) => {
                 let pre = self.prealloc(start, n.end())?;
                 self.start_write(n);
+                if n.anon_vma().is_none() && src_anon.is_some() {
+                    n.set_anon(src_anon.clone());
+                }
                 n.set_start(start);
                 n.set_pgoff(pgoff);
                 self.tree().store_prealloc(pre, n);
@@ -839,7 +852,7 @@ impl MmapWriteGuard<'_> {
     /// `vma_merge_existing_range`: give `[start, end)` of `middle` the flags `newflags`
     /// by merging with prev and/or next; `Ok(None)` if no merge applies, `Err(NoMem)` if
     /// the tree preallocation failed (nothing changed).
-    fn merge_existing(
+    pub(crate) fn merge_existing(
         &mut self,
         prev: Option<&VmaRef>,
         middle: &VmaRef,
@@ -945,7 +958,7 @@ impl MmapWriteGuard<'_> {
     }
 
     /// `vma_modify_flags`: merge, or split so one VMA covers exactly `[start, end)`.
-    fn vma_modify_flags(
+    pub(crate) fn vma_modify_flags(
         &mut self,
         prev: Option<&VmaRef>,
         vma: &VmaRef,
@@ -1108,7 +1121,7 @@ impl MmapWriteGuard<'_> {
     }
 
     /// `__get_unmapped_area`.
-    fn get_unmapped_area(
+    pub(crate) fn get_unmapped_area(
         &self,
         file: Option<&FileRef>,
         addr: u64,
@@ -1143,7 +1156,7 @@ impl MmapWriteGuard<'_> {
         if addr % PAGE_SIZE != 0 {
             return Err(MmError::Inval);
         }
-        if addr < l.mmap_min_addr {
+        if addr < l.mmap_min_addr && !l.cap_sys_rawio {
             return Err(MmError::Perm);
         }
         Ok(addr)
@@ -1223,7 +1236,7 @@ impl MmapWriteGuard<'_> {
                     pgoff = 0;
                     vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
                     // shmem_zero_setup: a unique shmem file, so it never merges.
-                    file = Some(File::special("/dev/zero (deleted)"));
+                    file = Some(File::shmem_zero(pages(len)));
                 }
                 MAP_PRIVATE => pgoff = addr >> PAGE_SHIFT,
                 _ => return Err(MmError::Inval),
@@ -1233,6 +1246,10 @@ impl MmapWriteGuard<'_> {
             vm_flags |= VmFlags::NORESERVE;
         }
         self.mmap_region(addr, len, vm_flags, pgoff, file)?;
+        if vm_flags.contains(VmFlags::LOCKED) {
+            // mm_populate(addr, len): errors are ignored.
+            let _ = self.populate(addr, addr + len, true);
+        }
         Ok(addr)
     }
 
@@ -1274,6 +1291,7 @@ impl MmapWriteGuard<'_> {
                 pgoff,
                 file.as_ref(),
                 false,
+                None,
             )
             .unwrap_or(None);
         if merged.is_none() {
@@ -1402,6 +1420,12 @@ impl MmapWriteGuard<'_> {
         *prev = Some(v.clone());
         self.start_write(&v);
         v.set_flags(newflags);
+        if old & (VmFlags::WRITE | VmFlags::SHARED | VmFlags::LOCKED) == VmFlags::LOCKED
+            && newflags.contains(VmFlags::WRITE)
+        {
+            // populate_vma_page_range: write faults in a locked VMA that became writable.
+            let _ = self.populate(start, end, true);
+        }
         if old.contains(VmFlags::ACCOUNT) && !newflags.contains(VmFlags::ACCOUNT) {
             self.unacct(nrpages);
         }
@@ -1607,6 +1631,7 @@ impl MmapWriteGuard<'_> {
                 addr >> PAGE_SHIFT,
                 None,
                 true,
+                None,
             ),
             _ => Ok(None),
         };

@@ -21,6 +21,7 @@ pub struct File {
     readable: bool,
     writable: bool,
     special: bool,
+    size_pages: Option<u64>,
 }
 
 /// Shared handle to a [`File`].
@@ -35,6 +36,25 @@ impl File {
             readable,
             writable,
             special: false,
+            size_pages: None,
+        })
+    }
+
+    /// A regular file of `size_pages` pages: accesses at or beyond its end fault
+    /// (`SIGBUS`), and `mlock`'s populate stops there.
+    pub fn with_size(
+        name: impl Into<String>,
+        readable: bool,
+        writable: bool,
+        size_pages: u64,
+    ) -> FileRef {
+        Arc::new(File {
+            id: next_id(),
+            name: name.into(),
+            readable,
+            writable,
+            special: false,
+            size_pages: Some(size_pages),
         })
     }
 
@@ -47,6 +67,20 @@ impl File {
             readable: true,
             writable: true,
             special: true,
+            size_pages: None,
+        })
+    }
+
+    /// The shmem object behind a `MAP_SHARED | MAP_ANONYMOUS` mapping of `pages` pages
+    /// (`shmem_zero_setup`): unique, and sized like the mapping it was made for.
+    pub fn shmem_zero(pages: u64) -> FileRef {
+        Arc::new(File {
+            id: next_id(),
+            name: "/dev/zero (deleted)".into(),
+            readable: true,
+            writable: true,
+            special: true,
+            size_pages: Some(pages),
         })
     }
 
@@ -69,6 +103,10 @@ impl File {
     /// Special mapping (vdso etc.).
     pub fn is_special(&self) -> bool {
         self.special
+    }
+    /// Size in pages, when known.
+    pub fn size_pages(&self) -> Option<u64> {
+        self.size_pages
     }
 }
 
