@@ -6,7 +6,7 @@ use crate::lock::MmSeq;
 use crate::mm::{Mm, MmCounters, MmState};
 use crate::tree::{ForkBuild, VmaRef};
 use crate::vma::next_id;
-use crate::vma::VmaTracker;
+use crate::vma::{VmaAlloc, VmaTracker};
 use std::sync::Arc;
 
 /// How the child's VMA tree is built.
@@ -120,6 +120,9 @@ impl Mm {
             unstable: false,
         };
         let parent_committed = pc.committed;
+        // One batch of cached VMA objects for the whole copy (the kernel's per-CPU sheaf).
+        let mut alloc = VmaAlloc::take(pc.map_count);
+        let child_seq_now = child_seq.read();
         let mut idx = 0usize;
         let mut copy = |v: &VmaRef| -> Result<Option<VmaRef>, MmError> {
             let i = idx;
@@ -144,10 +147,10 @@ impl Mm {
                 }
                 cst.c.committed += n;
             }
-            let c = Arc::new(v.dup_for_fork(child_id, opts.tracker.as_ref()));
-            // vm_flags_clear(tmp, VM_LOCKED_MASK) write-locks the copy in the child.
-            c.lock.start_write(&child_seq);
-            c.lock.mark_attached();
+            // vm_area_dup from the VMA cache; vm_flags_clear(tmp, VM_LOCKED_MASK) write-locks
+            // the copy in the child, and the store attaches it: both are done by building it
+            // that way, as nothing can read the child's tree yet.
+            let c = v.dup_for_fork(&mut alloc, child_id, child_seq_now, opts.tracker.as_ref());
             cst.c.map_count += 1;
             Ok(Some(c))
         };

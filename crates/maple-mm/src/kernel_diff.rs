@@ -491,6 +491,27 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
     }
     let probe = probe as u64;
     child.call([C_MUNMAP, probe, PAGE_SIZE, 0, 0, 0, 0])?;
+    // The effective mmap_min_addr (the sysctl or the security modules' floor, whichever is
+    // higher) is where a low hint is raised to: probe it with the lowest hint.
+    let low = child.call([
+        C_MMAP,
+        PAGE_SIZE,
+        PAGE_SIZE,
+        PROT_NONE as u64,
+        anon,
+        u64::MAX,
+        0,
+    ])?;
+    if low <= 0 {
+        return Err(format!("probe mmap (low hint): {low}"));
+    }
+    child.call([C_MUNMAP, low as u64, PAGE_SIZE, 0, 0, 0, 0])?;
+    let dac_min = read_num("/proc/sys/vm/mmap_min_addr").unwrap_or(4096);
+    let min_addr = if (low as u64) < 1 << 32 {
+        (low as u64).max(dac_min)
+    } else {
+        dac_min
+    };
     let brk = child.call([C_BRK, 0, 0, 0, 0, 0, 0])? as u64;
     let start_brk = start_brk(child.pid)?;
     let entries = child.smaps(child.pid)?;
@@ -502,7 +523,8 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
     }
     let layout = MmLayout {
         mmap_base,
-        mmap_min_addr: read_num("/proc/sys/vm/mmap_min_addr").unwrap_or(4096),
+        mmap_min_addr: min_addr,
+        dac_mmap_min_addr: dac_min,
         start_brk,
         stack_guard_gap: DEFAULT_STACK_GUARD_GAP,
         max_map_count: read_num("/proc/sys/vm/max_map_count").unwrap_or(65530) as usize,
@@ -510,7 +532,6 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
         ..MmLayout::default()
     };
     let task_size = layout.task_size;
-    let min_addr = layout.mmap_min_addr;
     let mm = Mm::from_smaps(&entries, layout, Some((start_brk, brk)))
         .map_err(|e| format!("loading the child's layout: {e}"))?;
     if let Some((_, d)) = compare(&kernel_view(&entries, task_size), &model_view(&mm)) {

@@ -89,4 +89,4 @@ pub use mm::{
 };
 pub use smaps::{parse_smaps, SmapsEntry};
 pub use tree::VmaRef;
-pub use vma::{AnonInfo, AnonVma, File, FileRef, Vma, VmaInfo, VmaTracker};
+pub use vma::{vma_cache_len, AnonInfo, AnonVma, File, FileRef, Vma, VmaInfo, VmaTracker};

@@ -111,6 +111,16 @@ impl VmaLock {
         }
     }
 
+    /// Attached (refcnt 1) and write-locked in write period `seq`: a fork child's copy
+    /// stored straight into a tree nobody can read yet, so there are no readers to exclude
+    /// and none of `start_write`'s atomic steps are needed.
+    pub fn attached_locked(seq: u64) -> Self {
+        Self {
+            refcnt: AtomicU32::new(1),
+            lock_seq: AtomicU64::new(seq),
+        }
+    }
+
     /// Current `vm_refcnt` (diagnostics and tests).
     pub fn refcnt(&self) -> u32 {
         self.refcnt.load(Ordering::Acquire)

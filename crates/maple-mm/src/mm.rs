@@ -36,8 +36,12 @@ pub struct MmLayout {
     pub commit_limit: Option<u64>,
     /// `def_flags`, OR-ed into every new VMA.
     pub def_flags: VmFlags,
-    /// `CAP_SYS_RAWIO`: may map below `mmap_min_addr` (`cap_mmap_addr`), as root can.
+    /// `CAP_SYS_RAWIO`: may map below `dac_mmap_min_addr` (`cap_mmap_addr`), as root can.
     pub cap_sys_rawio: bool,
+    /// The `vm.mmap_min_addr` sysctl (`dac_mmap_min_addr`): below it a mapping needs
+    /// `CAP_SYS_RAWIO`. `mmap_min_addr` is the larger of it and the security modules'
+    /// floor, and is what hints are raised to and placement stays above.
+    pub dac_mmap_min_addr: u64,
 }
 
 impl Default for MmLayout {
@@ -52,6 +56,7 @@ impl Default for MmLayout {
             commit_limit: None,
             def_flags: VmFlags::empty(),
             cap_sys_rawio: false,
+            dac_mmap_min_addr: 0x10000,
         }
     }
 }
@@ -602,14 +607,23 @@ impl Mm {
         let vmas = self.tree.take_all(stop);
         let mut w = self.mmap_write_lock();
         let mut nr_accounted = 0;
-        for v in &vmas {
-            w.vma_start_write(v);
+        let mut cache = Vec::with_capacity(vmas.len());
+        for v in vmas {
             if v.flags().contains(VmFlags::ACCOUNT) {
                 nr_accounted += v.pages();
             }
+            if Vma::recyclable(&v) {
+                // Nobody else holds it, and the tree it was in is ours alone: no reader
+                // can be waited for or can see it detached, so it goes back to the VMA cache
+                // without any of the lock's atomic steps.
+                cache.push(v);
+                continue;
+            }
+            w.vma_start_write(&v);
             v.lock.mark_detached();
             v.note_removed();
         }
+        crate::vma::recycle(cache);
         w.st.c = MmCounters {
             committed: w.st.c.committed.saturating_sub(nr_accounted),
             ..Default::default()
@@ -1156,7 +1170,7 @@ impl MmapWriteGuard<'_> {
         if addr % PAGE_SIZE != 0 {
             return Err(MmError::Inval);
         }
-        if addr < l.mmap_min_addr && !l.cap_sys_rawio {
+        if addr < l.dac_mmap_min_addr && !l.cap_sys_rawio {
             return Err(MmError::Perm);
         }
         Ok(addr)

@@ -528,14 +528,18 @@ impl MmapWriteGuard<'_> {
         self.charge(charged)?;
         self.start_write(&vma);
         let new_pgoff = vma.pgoff() + pages(vrm.addr - vma.start());
-        match self.copy_vma(&vma, vrm.new_addr, vrm.new_len, new_pgoff) {
-            Ok(Some(merged_self)) => vma = merged_self,
-            Ok(None) => {}
+        let (old_start, old_end) = (vma.start(), vma.end());
+        let merged_with_self = match self.copy_vma(&vma, vrm.new_addr, vrm.new_len, new_pgoff) {
+            Ok(Some(merged_self)) => {
+                vma = merged_self;
+                true
+            }
+            Ok(None) => false,
             Err(e) => {
                 self.unacct(charged);
                 return Err(e);
             }
-        }
+        };
         if f.contains(VmFlags::ACCOUNT) {
             // The copy carries VM_ACCOUNT for all its pages; the unmap of the source below
             // refunds the old ones, so the mm's committed total moves by `charged` overall.
@@ -546,7 +550,11 @@ impl MmapWriteGuard<'_> {
             self.st.c.locked_vm += pages(vrm.new_len);
         }
         if vrm.flags & MREMAP_DONTUNMAP != 0 {
-            // dontunmap_complete: the whole old VMA loses its mlock.
+            // dontunmap_complete: the whole old VMA loses its mlock, and if all its pages
+            // moved, its anon_vma too.
+            if !merged_with_self && vrm.addr == old_start && vrm.addr + vrm.old_len == old_end {
+                vma.clear_anon();
+            }
             let old = vma.flags();
             if old.intersects(VmFlags::LOCKED_MASK) {
                 if old.contains(VmFlags::LOCKED) {
