@@ -2,10 +2,9 @@
 
 use crate::flags::*;
 use crate::lock::VmaLock;
-use arc_swap::ArcSwapOption;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -235,10 +234,12 @@ pub struct Vma {
     pgoff: AtomicU64,
     flags: AtomicU64,
     file: Option<FileRef>,
-    // Read without a lock (faults, merges, fork); set by the first write fault (possibly
-    // racing another under the mmap read lock), a merge or fork; cleared when mremap's
-    // MREMAP_DONTUNMAP moves the whole VMA's pages away (`unlink_anon_vmas`).
-    anon: ArcSwapOption<AnonVma>,
+    // Set by the first write fault (possibly racing another under the mmap read lock), a
+    // merge or fork; cleared when mremap's MREMAP_DONTUNMAP moves the whole VMA's pages
+    // away (`unlink_anon_vmas`). `has_anon` mirrors it so that the common "none" answer
+    // (fork of untouched memory) takes no lock.
+    anon: Mutex<Option<Arc<AnonVma>>>,
+    has_anon: AtomicBool,
     pub(crate) lock: VmaLock,
     faults: AtomicU64,
     tracker: Option<Arc<VmaTracker>>,
@@ -270,7 +271,8 @@ impl VmaInit {
         *v.pgoff.get_mut() = self.pgoff;
         *v.flags.get_mut() = self.flags.bits();
         v.file = self.file;
-        v.anon = ArcSwapOption::new(self.anon);
+        *v.has_anon.get_mut() = self.anon.is_some();
+        *v.anon.get_mut().unwrap_or_else(|e| e.into_inner()) = self.anon;
         v.lock = match self.attached_locked {
             Some(seq) => VmaLock::attached_locked(seq),
             None => VmaLock::new(),
@@ -288,7 +290,8 @@ impl VmaInit {
             pgoff: AtomicU64::new(0),
             flags: AtomicU64::new(0),
             file: None,
-            anon: ArcSwapOption::empty(),
+            anon: Mutex::new(None),
+            has_anon: AtomicBool::new(false),
             lock: VmaLock::new(),
             faults: AtomicU64::new(0),
             tracker: None,
@@ -394,7 +397,7 @@ impl Vma {
             flags: self.flags(),
             pgoff: self.pgoff(),
             file: self.file.clone(),
-            anon: self.anon.load_full(),
+            anon: self.anon_vma(),
             attached_locked: None,
         }
         .build()
@@ -413,7 +416,7 @@ impl Vma {
         let anon = if f.contains(VmFlags::WIPEONFORK) {
             None
         } else {
-            self.anon.load().as_ref().map(AnonVma::fork)
+            self.anon_vma().as_ref().map(AnonVma::fork)
         };
         let init = VmaInit {
             mm_id: child_mm,
@@ -491,7 +494,10 @@ impl Vma {
     }
     /// The anon_vma, if the VMA has been write-faulted (or inherited one).
     pub fn anon_vma(&self) -> Option<Arc<AnonVma>> {
-        self.anon.load_full()
+        if !self.has_anon.load(Ordering::Acquire) {
+            return None;
+        }
+        self.anon.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
     /// Whether attached to an mm tree (`vm_refcnt != 0`).
     pub fn is_attached(&self) -> bool {
@@ -534,14 +540,18 @@ impl Vma {
     }
     /// Set the anon_vma if still unset (`anon_vma_prepare`'s locked re-check).
     pub(crate) fn set_anon_if_none(&self, a: Arc<AnonVma>) {
-        let _ = self
-            .anon
-            .compare_and_swap(std::ptr::null::<AnonVma>(), Some(a));
+        let mut g = self.anon.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            *g = Some(a);
+            self.has_anon.store(true, Ordering::Release);
+        }
     }
     /// `unlink_anon_vmas`: the VMA has no anon_vma any more (the next write fault makes a
     /// new one).
     pub(crate) fn clear_anon(&self) {
-        self.anon.store(None);
+        let mut g = self.anon.lock().unwrap_or_else(|e| e.into_inner());
+        *g = None;
+        self.has_anon.store(false, Ordering::Release);
     }
     pub(crate) fn count_fault(&self) {
         self.faults.fetch_add(1, Ordering::Relaxed);
