@@ -559,10 +559,20 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
         PROT_READ | PROT_WRITE,
         PROT_READ | PROT_EXEC,
     ];
+    let base_vmas = entries.len();
+    let mut vmas_now = base_vmas;
     let mut step = 0;
     while step < steps && rep.mismatches() < MAX_MISMATCHES {
         let prot = prots[g.rng.usize(..prots.len())];
-        let pick = g.rng.u32(..1000);
+        // The mix maps more than it unmaps; past a few hundred VMAs of its own, every other
+        // step is a wider munmap, so that long runs stay at a size where each step's full
+        // comparison is cheap.
+        let crowded = vmas_now > base_vmas + 400;
+        let pick = if crowded && g.rng.bool() {
+            450
+        } else {
+            g.rng.u32(..1000)
+        };
         let unaligned = g.rng.u8(..100) < 2;
         // (operation index, description, kernel result, model result)
         let (op, desc, k, m): (usize, String, i64, i64) = match pick {
@@ -712,7 +722,8 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                 )
             }
             450..=519 => {
-                let Some((mut a, len)) = g.range(MAX_PAGES) else {
+                let Some((mut a, len)) = g.range(if crowded { 4 * MAX_PAGES } else { MAX_PAGES })
+                else {
                     continue;
                 };
                 if unaligned {
@@ -933,6 +944,7 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
         }
         let real = kernel_view(&child.smaps(child.pid)?, task_size);
         rep.max_vmas = rep.max_vmas.max(real.len() as u64);
+        vmas_now = real.len();
         if let Some((layout, d)) = compare(&real, &model_view(&mm)) {
             if layout {
                 rep.layout_mismatches += 1;
