@@ -387,10 +387,52 @@ fn compare(k: &View, m: &View) -> Option<(bool, String)> {
     ))
 }
 
+/// The child, with every command checked against its own mappings first.
+struct Guarded<'a> {
+    child: &'a Child,
+    pid: i32,
+    foreign: Foreign,
+}
+
+impl Guarded<'_> {
+    fn call(&self, cmd: Cmd) -> Result<i64, String> {
+        if self.foreign.violated_by(&cmd) {
+            return Err(format!(
+                "refused a command aimed at the child's own memory: {cmd:x?}"
+            ));
+        }
+        self.child.call(cmd)
+    }
+
+    fn smaps(&self, pid: i32) -> Result<Vec<SmapsEntry>, String> {
+        self.child.smaps(pid)
+    }
+}
+
 /// Address ranges the run must never change: the child's own mappings at the start.
 struct Foreign(Vec<(u64, u64)>);
 
 impl Foreign {
+    /// Whether a command would change one of the child's own mappings (a generator bug:
+    /// refused before it reaches the child, which it could kill).
+    fn violated_by(&self, c: &Cmd) -> bool {
+        let page = |a: u64| a & !(PAGE_SIZE - 1);
+        let span = |a: u64, len: u64| self.hits(page(a), a.saturating_add(len.max(1)));
+        match c[0] {
+            C_MMAP => {
+                let fl = c[4] as i32;
+                fl & MAP_FIXED != 0 && fl & MAP_FIXED_NOREPLACE == 0 && span(c[1], c[2])
+            }
+            C_MUNMAP | C_MPROTECT | C_MADVISE | C_MLOCK | C_MUNLOCK | C_MLOCK2 => span(c[1], c[2]),
+            C_MREMAP => {
+                let fl = c[4] as i32;
+                span(c[1], c[2]) || (fl & MREMAP_FIXED != 0 && span(c[5], c[3]))
+            }
+            C_TOUCH => span(c[1], 1),
+            _ => false,
+        }
+    }
+
     fn hits(&self, start: u64, end: u64) -> bool {
         let i = self.0.partition_point(|&(_, e)| e <= start);
         self.0.get(i).is_some_and(|&(s, _)| s < end)
@@ -430,6 +472,17 @@ impl Gen {
             let len = self.pages(max_pages);
             if !self.foreign.hits(a, a + len) {
                 return Some((a, len));
+            }
+        }
+        None
+    }
+
+    /// A start for exactly `len` bytes that touches none of the child's own mappings.
+    fn range_of(&mut self, len: u64) -> Option<u64> {
+        for _ in 0..32 {
+            let a = self.addr();
+            if !self.foreign.hits(a, a + len) {
+                return Some(a);
             }
         }
         None
@@ -482,7 +535,8 @@ pub fn run(steps: u64, seed: u64) -> Result<DiffReport, String> {
     r
 }
 
-fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, String> {
+fn drive(raw: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, String> {
+    let child = raw;
     let anon = (MAP_PRIVATE | MAP_ANONYMOUS) as u64;
     // Where top-down placement starts: the probe lands at the top of the highest hole.
     let probe = child.call([C_MMAP, 0, PAGE_SIZE, PROT_NONE as u64, anon, u64::MAX, 0])?;
@@ -546,6 +600,12 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
         owned: Vec::new(),
         arena: (probe.saturating_sub(16 << 20), probe + PAGE_SIZE),
     };
+    let guarded = Guarded {
+        child: raw,
+        pid: raw.pid,
+        foreign: Foreign(g.foreign.0.clone()),
+    };
+    let child = &guarded;
     let brk0 = brk;
     let mut cur_brk = brk;
     let mut rep = DiffReport {
@@ -562,7 +622,12 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
     let base_vmas = entries.len();
     let mut vmas_now = base_vmas;
     let mut step = 0;
+    // The child's layout before the current step, and the address the step aimed at: a
+    // mismatch report shows the neighbourhood.
+    let mut before: View = kernel_view(&entries, task_size);
+    let mut focus: u64;
     while step < steps && rep.mismatches() < MAX_MISMATCHES {
+        focus = 0;
         let prot = prots[g.rng.usize(..prots.len())];
         // The mix maps more than it unmaps; past a few hundred VMAs of its own, every other
         // step is a wider munmap, so that long runs stay at a size where each step's full
@@ -590,6 +655,7 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                 if unaligned {
                     a += 1;
                 }
+                focus = a;
                 let k = child.call([C_MMAP, a, len, prot as u64, fl as u64, u64::MAX, 0])?;
                 let m = mm.mmap(a, len, prot, fl, None, 0);
                 if m.is_ok() {
@@ -605,6 +671,7 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
             130..=199 => {
                 let hint = g.addr();
                 let len = g.pages(MAX_PAGES);
+                focus = hint;
                 let k = child.call([C_MMAP, hint, len, prot as u64, anon, u64::MAX, 0])?;
                 let m = mm.mmap(hint, len, prot, anon as i32, None, 0);
                 if let Ok(x) = m {
@@ -630,6 +697,7 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                 let a = g.addr();
                 let len = g.pages(MAX_PAGES);
                 let fl = anon as i32 | MAP_FIXED_NOREPLACE;
+                focus = a;
                 let k = child.call([C_MMAP, a, len, prot as u64, fl as u64, u64::MAX, 0])?;
                 let m = mm.mmap(a, len, prot, fl, None, 0);
                 if m.is_ok() {
@@ -647,6 +715,7 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                 } else {
                     anon as i32
                 };
+                focus = a;
                 let k = child.call([C_MMAP, a, len, prot as u64, fl as u64, u64::MAX, 0])?;
                 let m = mm.mmap(a, len, prot, fl, None, 0);
                 if let Ok(x) = m {
@@ -659,12 +728,13 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                 let (a, fl) = match g.rng.u8(..3) {
                     0 => (0, anon as i32 | MAP_GROWSDOWN),
                     1 => (g.addr(), anon as i32 | MAP_GROWSDOWN),
-                    _ => match g.range(8) {
-                        Some((a, _)) => (a, anon as i32 | MAP_GROWSDOWN | MAP_FIXED),
+                    _ => match g.range_of(len) {
+                        Some(a) => (a, anon as i32 | MAP_GROWSDOWN | MAP_FIXED),
                         None => continue,
                     },
                 };
                 let prot = PROT_READ | PROT_WRITE;
+                focus = a;
                 let k = child.call([C_MMAP, a, len, prot as u64, fl as u64, u64::MAX, 0])?;
                 let m = mm.mmap(a, len, prot, fl, None, 0);
                 if let Ok(x) = m {
@@ -682,6 +752,7 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                     continue;
                 };
                 let fl = (MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED) as u64;
+                focus = a;
                 let k = child.call([C_MMAP, a, len, prot as u64, fl, u64::MAX, 0])?;
                 let m = mm.mmap(a, len, prot, fl as i32, None, 0);
                 if m.is_ok() {
@@ -704,11 +775,12 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                 };
                 let (a, fl) = match g.rng.u8(..3) {
                     0 => (0, ty),
-                    _ => match g.range(16) {
-                        Some((a, _)) => (a, ty | MAP_FIXED),
+                    _ => match g.range_of(len) {
+                        Some(a) => (a, ty | MAP_FIXED),
                         None => continue,
                     },
                 };
+                focus = a;
                 let k = child.call([C_MMAP, a, len, prot as u64, fl as u64, fd as u64, off])?;
                 let m = mm.mmap(a, len, prot, fl, Some(&file), off);
                 if let Ok(x) = m {
@@ -729,6 +801,7 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                 if unaligned {
                     a += 1;
                 }
+                focus = a;
                 let k = child.call([C_MUNMAP, a, len, 0, 0, 0, 0])?;
                 let m = code(mm.munmap(a, len));
                 (8, format!("munmap({a:#x}, {len:#x})"), k, m)
@@ -740,6 +813,7 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                 if unaligned {
                     a += 1;
                 }
+                focus = a;
                 let k = child.call([C_MPROTECT, a, len, prot as u64, 0, 0, 0])?;
                 let m = code(mm.mprotect(a, len, prot));
                 (9, format!("mprotect({a:#x}, {len:#x}, {prot})"), k, m)
@@ -750,6 +824,7 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                 };
                 let i = g.rng.usize(..4);
                 let adv = [MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK][i];
+                focus = a;
                 let k = child.call([C_MADVISE, a, len, adv as u64, 0, 0, 0])?;
                 let m = code(mm.madvise(a, len, adv));
                 (10 + i, format!("madvise({a:#x}, {len:#x}, {adv})"), k, m)
@@ -789,6 +864,7 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                         }
                     }
                 };
+                focus = a;
                 let k = child.call([C_MREMAP, a, old, new, flags as u64, new_addr, 0])?;
                 let m = mm.mremap(a, old, new, flags, new_addr);
                 if let Ok(x) = m {
@@ -810,6 +886,7 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                 } else {
                     brk0.max(cur_brk.saturating_sub(g.rng.u64(1..16 * PAGE_SIZE)))
                 };
+                focus = new;
                 let k = child.call([C_BRK, new, 0, 0, 0, 0, 0])?;
                 let m = mm.brk(new) as i64;
                 if k > 0 {
@@ -857,6 +934,7 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                 if !ok {
                     continue;
                 }
+                focus = a;
                 let k = child.call([C_TOUCH, a, 0, 0, 0, 0, 0])?;
                 let m = code(mm.touch(a));
                 (24, format!("touch({a:#x})"), k, m)
@@ -885,6 +963,7 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                 if !would {
                     continue;
                 }
+                focus = a;
                 let k = child.call([C_TOUCH, a, 0, 0, 0, 0, 0])?;
                 let m = mm.fault(a, Access::Write).map(|_| 0).unwrap_or(-14);
                 g.own(a, v.start() - a);
@@ -936,9 +1015,10 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
             rep.errno_mismatches += 1;
             if rep.first_mismatch.is_none() {
                 rep.first_mismatch = Some(format!(
-                    "step {step}: {desc}: kernel {}, model {}",
+                    "step {step}: {desc}: kernel {}, model {}\n before, near {focus:#x}: {}",
                     show(kc),
-                    show(mc)
+                    show(mc),
+                    near(&before, focus)
                 ));
             }
         }
@@ -952,13 +1032,27 @@ fn drive(child: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, St
                 rep.flag_mismatches += 1;
             }
             if rep.first_mismatch.is_none() {
-                rep.first_mismatch = Some(format!("step {step}: {desc}:{d}"));
+                rep.first_mismatch = Some(format!(
+                    "step {step}: {desc}:{d}\n before, near {focus:#x}: {}",
+                    near(&before, focus)
+                ));
             }
         }
+        before = real;
         mm.validate()
             .map_err(|e| format!("step {step}: {desc}: model invalid: {e}"))?;
     }
     Ok(rep)
+}
+
+/// The lines of `v` within 64 pages of `at`.
+fn near(v: &View, at: u64) -> String {
+    let w = 64 * PAGE_SIZE;
+    v.iter()
+        .filter(|(s, e, _, _)| *e + w > at && *s < at.saturating_add(w))
+        .map(|(s, e, f, o)| format!("{s:x}-{e:x} [{}] off {o:#x}", f.mnemonics()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A result as a value: addresses in hex, errors as -errno.

@@ -754,6 +754,10 @@ impl MmapWriteGuard<'_> {
         if check_limit && self.st.c.map_count >= self.st.layout.max_map_count {
             return Err(MmError::NoMem);
         }
+        if vma.file().is_some_and(|f| f.forbids_split()) {
+            // vm_ops->may_split of a special mapping.
+            return Err(MmError::Inval);
+        }
         let new = vma.dup();
         let delta = pages(addr - vma.start());
         let p = if new_below {

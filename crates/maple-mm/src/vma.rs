@@ -21,6 +21,7 @@ pub struct File {
     readable: bool,
     writable: bool,
     special: bool,
+    forbid_split: bool,
     size_pages: Option<u64>,
 }
 
@@ -36,6 +37,7 @@ impl File {
             readable,
             writable,
             special: false,
+            forbid_split: false,
             size_pages: None,
         })
     }
@@ -54,6 +56,7 @@ impl File {
             readable,
             writable,
             special: false,
+            forbid_split: false,
             size_pages: Some(size_pages),
         })
     }
@@ -67,6 +70,7 @@ impl File {
             readable: true,
             writable: true,
             special: true,
+            forbid_split: true,
             size_pages: None,
         })
     }
@@ -80,6 +84,7 @@ impl File {
             readable: true,
             writable: true,
             special: true,
+            forbid_split: false,
             size_pages: Some(pages),
         })
     }
@@ -103,6 +108,10 @@ impl File {
     /// Special mapping (vdso etc.).
     pub fn is_special(&self) -> bool {
         self.special
+    }
+    /// `special_mapping_split`: a special mapping (vdso, vvar) may not be split (-EINVAL).
+    pub fn forbids_split(&self) -> bool {
+        self.forbid_split
     }
     /// Size in pages, when known.
     pub fn size_pages(&self) -> Option<u64> {

@@ -750,3 +750,22 @@ fn find_vma_and_lookup() {
     assert!(mm.find_vma(0x1000_0000 + 2 * P).is_none());
     let _r = mm.mmap_read_lock();
 }
+
+#[test]
+fn special_mappings_cannot_be_split() {
+    let mm = Mm::from_proc_maps(
+        "7ffff7fbd000-7ffff7fc1000 r--p 00000000 00:00 0  [vvar]\n\
+         7ffff7fc1000-7ffff7fc3000 r-xp 00000000 00:00 0  [vdso]\n",
+    )
+    .unwrap();
+    let vdso = 0x7ffff7fc1000;
+    assert_eq!(mm.munmap(vdso, P), Err(MmError::Inval));
+    assert_eq!(
+        mm.mmap(vdso + P, P, PROT_READ, ANON | MAP_FIXED, None, 0),
+        Err(MmError::Inval)
+    );
+    // Unmapping it whole needs no split.
+    assert_eq!(mm.munmap(vdso, 2 * P), Ok(()));
+    assert_eq!(mm.map_count(), 1);
+    ok(&mm);
+}
