@@ -246,6 +246,32 @@ impl Mm {
         Ok(info)
     }
 
+    /// Whether an `access` fault at `addr`, below a `VM_GROWSDOWN` VMA, would grow that
+    /// VMA down to it and succeed (`expand_downwards`' checks, then the access check),
+    /// without changing anything.
+    pub(crate) fn stack_would_grow(&self, addr: u64, access: Access) -> bool {
+        let st = self.layout();
+        let address = addr & !(PAGE_SIZE - 1);
+        let Some(vma) = self.tree.find_vma(address) else {
+            return false;
+        };
+        if vma.start() <= address || !vma.flags().contains(VmFlags::GROWSDOWN) {
+            return false;
+        }
+        if address < st.mmap_min_addr {
+            return false;
+        }
+        if let Some(prev) = self.tree.prev(vma.start()) {
+            if !prev.flags().contains(VmFlags::GROWSDOWN)
+                && prev.flags().intersects(VmFlags::ACCESS)
+                && address - prev.end() < st.stack_guard_gap
+            {
+                return false;
+            }
+        }
+        access_ok(vma.flags(), access)
+    }
+
     /// A write fault at `addr` (assigns anon memory); `-EFAULT` if it would SIGSEGV.
     pub fn touch(&self, addr: u64) -> Result<(), MmError> {
         self.fault(addr, Access::Write)

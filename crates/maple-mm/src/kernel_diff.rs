@@ -401,7 +401,9 @@ impl Guarded<'_> {
                 "refused a command aimed at the child's own memory: {cmd:x?}"
             ));
         }
-        self.child.call(cmd)
+        self.child
+            .call(cmd)
+            .map_err(|e| format!("{e} during command {cmd:x?}"))
     }
 
     fn smaps(&self, pid: i32) -> Result<Vec<SmapsEntry>, String> {
@@ -935,7 +937,9 @@ fn drive(raw: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, Stri
                     continue;
                 }
                 focus = a;
-                let k = child.call([C_TOUCH, a, 0, 0, 0, 0, 0])?;
+                let k = child
+                    .call([C_TOUCH, a, 0, 0, 0, 0, 0])
+                    .map_err(|e| format!("{e}; model: {:?}", mm.vma_lookup(a)))?;
                 let m = code(mm.touch(a));
                 (24, format!("touch({a:#x})"), k, m)
             }
@@ -957,10 +961,7 @@ fn drive(raw: &Child, fd: i32, steps: u64, seed: u64) -> Result<DiffReport, Stri
                 if g.foreign.hits(a, v.start()) || mm.vma_lookup(a).is_some() {
                     continue;
                 }
-                let probe = mm.fork(ForkStrategy::DupMap).map_err(|e| e.to_string())?;
-                let would = probe.fault(a, Access::Write).is_ok();
-                probe.exit();
-                if !would {
+                if !mm.stack_would_grow(a, Access::Write) {
                     continue;
                 }
                 focus = a;
