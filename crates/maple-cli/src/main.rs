@@ -683,29 +683,28 @@ fn run_diff_kernel(a: DiffKernelArgs) -> ExitCode {
     match maple_mm::kernel_diff::run(a.steps, a.seed) {
         Ok(r) => {
             outln!(
-                "{} steps (seed {}): mmap {}, munmap {}, mprotect {}, madvise {}, touch {}",
+                "{} steps (seed {}), {} real forks compared with the model for each fork strategy",
                 r.steps,
                 a.seed,
-                r.ops[0],
-                r.ops[1],
-                r.ops[2],
-                r.ops[3],
-                r.ops[4]
+                r.forks_compared
             );
+            let ops: Vec<String> = r.op_counts().map(|(n, c)| format!("{n} {c}")).collect();
+            outln!("operations: {}", ops.join(", "));
             outln!(
-                "failed calls (same error in kernel and model): {}, max VMAs in region: {}",
+                "failed calls (same error in kernel and model): {}, max VMAs in the child: {}",
                 r.failed_calls,
                 r.max_vmas
             );
             outln!(
-                "layout mismatches: {}, return-code mismatches: {}",
-                r.mismatches,
+                "layout mismatches: {}, flag mismatches: {}, return-code mismatches: {}",
+                r.layout_mismatches,
+                r.flag_mismatches,
                 r.errno_mismatches
             );
             if let Some(m) = &r.first_mismatch {
                 outln!("first mismatch: {m}");
             }
-            if r.mismatches + r.errno_mismatches == 0 {
+            if r.mismatches() == 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -490,8 +490,9 @@ fn diff_kernel_agrees_with_the_model() {
     let (code, out, err) = run(&["diff-kernel", "--steps", "200", "--seed", "3"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("200 steps (seed 3)"), "{out}");
+    assert!(out.contains("operations: mmap-fixed "), "{out}");
     assert!(
-        out.contains("layout mismatches: 0, return-code mismatches: 0"),
+        out.contains("layout mismatches: 0, flag mismatches: 0, return-code mismatches: 0"),
         "{out}"
     );
 }

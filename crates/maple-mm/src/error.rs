@@ -1,4 +1,11 @@
 //! Error codes returned by the address-space operations.
+//!
+//! ```
+//! use maple_mm::MmError;
+//! assert_eq!(MmError::NoMem.errno(), -libc::ENOMEM);
+//! assert_eq!(MmError::from_errno(libc::EEXIST), Some(MmError::Exist));
+//! assert_eq!(MmError::NoMem.to_string(), "ENOMEM (-12)");
+//! ```
 
 use std::fmt;
 
@@ -28,31 +35,31 @@ pub enum MmError {
 impl MmError {
     /// The negative errno the kernel returns.
     pub fn errno(self) -> i32 {
-        match self {
-            MmError::NoMem => -12,
-            MmError::Inval => -22,
-            MmError::Exist => -17,
-            MmError::Access => -13,
-            MmError::Fault => -14,
-            MmError::Perm => -1,
-            MmError::Again => -11,
-            MmError::Overflow => -75,
-            MmError::BadF => -9,
+        -match self {
+            MmError::NoMem => libc::ENOMEM,
+            MmError::Inval => libc::EINVAL,
+            MmError::Exist => libc::EEXIST,
+            MmError::Access => libc::EACCES,
+            MmError::Fault => libc::EFAULT,
+            MmError::Perm => libc::EPERM,
+            MmError::Again => libc::EAGAIN,
+            MmError::Overflow => libc::EOVERFLOW,
+            MmError::BadF => libc::EBADF,
         }
     }
 
     /// Inverse of [`MmError::errno`] (accepts positive or negative values).
     pub fn from_errno(e: i32) -> Option<MmError> {
         Some(match e.abs() {
-            12 => MmError::NoMem,
-            22 => MmError::Inval,
-            17 => MmError::Exist,
-            13 => MmError::Access,
-            14 => MmError::Fault,
-            1 => MmError::Perm,
-            11 => MmError::Again,
-            75 => MmError::Overflow,
-            9 => MmError::BadF,
+            libc::ENOMEM => MmError::NoMem,
+            libc::EINVAL => MmError::Inval,
+            libc::EEXIST => MmError::Exist,
+            libc::EACCES => MmError::Access,
+            libc::EFAULT => MmError::Fault,
+            libc::EPERM => MmError::Perm,
+            libc::EAGAIN => MmError::Again,
+            libc::EOVERFLOW => MmError::Overflow,
+            libc::EBADF => MmError::BadF,
             _ => return None,
         })
     }
@@ -97,7 +104,8 @@ pub enum FaultError {
 }
 
 impl FaultError {
-    /// The SIGSEGV `si_code`.
+    /// The SIGSEGV `si_code`. (The `libc` crate does not define `SEGV_*` for Linux; the
+    /// values are the kernel's `include/uapi/asm-generic/siginfo.h`.)
     pub fn si_code(self) -> i32 {
         match self {
             FaultError::MapErr => 1,

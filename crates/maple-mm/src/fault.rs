@@ -79,9 +79,9 @@ impl Drop for VmaReadGuard {
 /// x86 `access_error`.
 fn access_ok(flags: VmFlags, access: Access) -> bool {
     match access {
-        Access::Write => flags & VM_WRITE != 0,
-        Access::Exec => flags & VM_EXEC != 0,
-        Access::Read => flags & VM_ACCESS_FLAGS != 0,
+        Access::Write => flags.contains(VmFlags::WRITE),
+        Access::Exec => flags.contains(VmFlags::EXEC),
+        Access::Read => flags.intersects(VmFlags::ACCESS),
     }
 }
 
@@ -99,6 +99,24 @@ impl Mm {
     /// it is read-locked inside the section (`vma_start_read`: fails if write-locked in the
     /// current mmap write period, or detached), a reference is taken for use after the
     /// section, and only then is it checked to still belong to this mm and cover `addr`.
+    ///
+    /// ```
+    /// use maple_mm::*;
+    /// let mm = Mm::new();
+    /// let a = mm.mmap(0, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, None, 0)?;
+    /// {
+    ///     let g = mm.lock_vma_under_rcu(a).expect("no writer: the VMA read lock is free");
+    ///     assert!(g.contains(a));
+    /// }
+    /// // A writer that write-locked the VMA makes the lookup give up until the mmap lock drops.
+    /// let w = mm.mmap_write_lock();
+    /// w.vma_start_write(&mm.vma_lookup(a).unwrap());
+    /// assert!(mm.lock_vma_under_rcu(a).is_none());
+    /// drop(w);
+    /// assert!(mm.lock_vma_under_rcu(a).is_some());
+    /// assert!(mm.lock_vma_under_rcu(a + PAGE_SIZE).is_none(), "nothing mapped there");
+    /// # Ok::<(), MmError>(())
+    /// ```
     pub fn lock_vma_under_rcu(&self, addr: u64) -> Option<VmaReadGuard> {
         loop {
             // rcu_read_lock(); mas_walk(); vma_start_read(); rcu_read_unlock().
@@ -134,7 +152,10 @@ impl Mm {
     /// `handle_mm_fault`: a write to private memory without an anon_vma needs
     /// `anon_vma_prepare`, which under the VMA lock returns `VM_FAULT_RETRY`.
     fn handle_mm_fault(&self, vma: &Vma, access: Access, vma_locked: bool) -> Handled {
-        if access == Access::Write && vma.flags() & VM_SHARED == 0 && vma.anon_vma().is_none() {
+        if access == Access::Write
+            && !vma.flags().contains(VmFlags::SHARED)
+            && vma.anon_vma().is_none()
+        {
             if vma_locked {
                 return Handled::Retry;
             }
@@ -145,6 +166,16 @@ impl Mm {
     }
 
     /// Handle a user page fault at `addr` like x86 `do_user_addr_fault`.
+    ///
+    /// ```
+    /// use maple_mm::*;
+    /// let mm = Mm::new();
+    /// let a = mm.mmap(0, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, None, 0)?;
+    /// assert_eq!(mm.fault(a, Access::Read).map(|f| f.path), Ok(FaultPath::VmaLock));
+    /// assert_eq!(mm.fault(a, Access::Write), Err(FaultError::AccErr));
+    /// assert_eq!(mm.fault(a + PAGE_SIZE, Access::Read), Err(FaultError::MapErr));
+    /// # Ok::<(), MmError>(())
+    /// ```
     pub fn fault(&self, addr: u64, access: Access) -> Result<FaultInfo, FaultError> {
         self.fault_with(addr, access, FaultMode::PerVma)
     }
@@ -183,7 +214,7 @@ impl Mm {
         let g = self.mmap_read_lock();
         let vma = match self.tree.find_vma(addr) {
             Some(v) if v.start() <= addr => v,
-            Some(v) if v.flags() & VM_GROWSDOWN != 0 => {
+            Some(v) if v.flags().contains(VmFlags::GROWSDOWN) => {
                 // lock_mm_and_find_vma: retake the lock for write and expand the stack.
                 drop(g);
                 let mut w = self.mmap_write_lock();
@@ -213,6 +244,32 @@ impl Mm {
         };
         self.handle_mm_fault(&vma, access, false);
         Ok(info)
+    }
+
+    /// Whether an `access` fault at `addr`, below a `VM_GROWSDOWN` VMA, would grow that
+    /// VMA down to it and succeed (`expand_downwards`' checks, then the access check),
+    /// without changing anything.
+    pub(crate) fn stack_would_grow(&self, addr: u64, access: Access) -> bool {
+        let st = self.layout();
+        let address = addr & !(PAGE_SIZE - 1);
+        let Some(vma) = self.tree.find_vma(address) else {
+            return false;
+        };
+        if vma.start() <= address || !vma.flags().contains(VmFlags::GROWSDOWN) {
+            return false;
+        }
+        if address < st.mmap_min_addr {
+            return false;
+        }
+        if let Some(prev) = self.tree.prev(vma.start()) {
+            if !prev.flags().contains(VmFlags::GROWSDOWN)
+                && prev.flags().intersects(VmFlags::ACCESS)
+                && address - prev.end() < st.stack_guard_gap
+            {
+                return false;
+            }
+        }
+        access_ok(vma.flags(), access)
     }
 
     /// A write fault at `addr` (assigns anon memory); `-EFAULT` if it would SIGSEGV.

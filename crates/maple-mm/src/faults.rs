@@ -4,7 +4,6 @@
 use crate::fault::{Access, FaultMode};
 use crate::flags::*;
 use crate::mm::{LockStatsSnapshot, Mm};
-use crate::rng::XorShift;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -108,9 +107,9 @@ pub fn setup_fault_vmas(mm: &Mm, n: usize, pages: u64) -> Vec<u64> {
 }
 
 /// One step of the writer thread: map, change and unmap a few pages in its own area.
-pub fn writer_step(mm: &Mm, rng: &mut XorShift) {
-    let a = WRITER_BASE + rng.below(64) * PAGE_SIZE;
-    let len = rng.range(1, 8) * PAGE_SIZE;
+pub fn writer_step(mm: &Mm, rng: &mut fastrand::Rng) {
+    let a = WRITER_BASE + rng.u64(..64) * PAGE_SIZE;
+    let len = rng.u64(1..=8) * PAGE_SIZE;
     let _ = mm.mmap(
         a,
         len,
@@ -122,11 +121,15 @@ pub fn writer_step(mm: &Mm, rng: &mut XorShift) {
     let _ = mm.mprotect(
         a,
         PAGE_SIZE,
-        if rng.chance(50) { PROT_READ } else { PROT_NONE },
+        if rng.u8(..100) < 50 {
+            PROT_READ
+        } else {
+            PROT_NONE
+        },
     );
     let _ = mm.munmap(
-        WRITER_BASE + rng.below(64) * PAGE_SIZE,
-        rng.range(1, 8) * PAGE_SIZE,
+        WRITER_BASE + rng.u64(..64) * PAGE_SIZE,
+        rng.u64(1..=8) * PAGE_SIZE,
     );
 }
 
@@ -148,13 +151,13 @@ fn run_mode(cfg: &FaultBenchConfig, mode: FaultMode) -> ModeReport {
             let (mm, starts, ids, stop, faults, wrong) =
                 (&mm, &starts, &ids, &stop, &faults, &wrong);
             s.spawn(move || {
-                let mut rng = XorShift::new(t as u64 + 1);
+                let mut rng = fastrand::Rng::with_seed(t as u64 + 1);
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
-                        let i = rng.below(starts.len() as u64) as usize;
-                        let addr = starts[i] + rng.below(cfg.pages_per_vma.max(1)) * PAGE_SIZE;
-                        let acc = if rng.chance(50) {
+                        let i = rng.u64(..starts.len() as u64) as usize;
+                        let addr = starts[i] + rng.u64(..cfg.pages_per_vma.max(1)) * PAGE_SIZE;
+                        let acc = if rng.u8(..100) < 50 {
                             Access::Read
                         } else {
                             Access::Write
@@ -177,7 +180,7 @@ fn run_mode(cfg: &FaultBenchConfig, mode: FaultMode) -> ModeReport {
         if cfg.writer {
             let (mm, stop, writer_ops) = (&mm, &stop, &writer_ops);
             s.spawn(move || {
-                let mut rng = XorShift::new(0xabcdef);
+                let mut rng = fastrand::Rng::with_seed(0xabcdef);
                 while !stop.load(Ordering::Relaxed) {
                     writer_step(mm, &mut rng);
                     writer_ops.fetch_add(1, Ordering::Relaxed);

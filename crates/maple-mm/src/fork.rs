@@ -6,10 +6,22 @@ use crate::lock::MmSeq;
 use crate::mm::{Mm, MmCounters, MmState};
 use crate::tree::{ForkBuild, VmaRef};
 use crate::vma::next_id;
-use crate::vma::VmaTracker;
+use crate::vma::{VmaAlloc, VmaTracker};
 use std::sync::Arc;
 
 /// How the child's VMA tree is built.
+///
+/// All three give the same child; they differ in how much tree work they do.
+///
+/// ```
+/// use maple_mm::*;
+/// let parent = spawn::build_layout(100);
+/// let children: Vec<Mm> = ForkStrategy::ALL.iter().map(|&s| parent.fork(s)).collect::<Result<_, _>>()?;
+/// for c in &children {
+///     assert_eq!(c.maps(), parent.maps());
+/// }
+/// # Ok::<(), MmError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ForkStrategy {
     /// Kernels before 6.8: walk the parent and store each copy into a fresh tree.
@@ -50,6 +62,23 @@ pub struct ForkOptions {
 
 impl Mm {
     /// `fork()`'s `dup_mm`: a child address space.
+    ///
+    /// The child gets a copy of every VMA except `MADV_DONTFORK` ones, without `VM_LOCKED`;
+    /// its per-VMA locks and anon_vmas are its own.
+    ///
+    /// ```
+    /// use maple_mm::*;
+    /// let parent = Mm::new();
+    /// let a = parent.mmap(0, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED, None, 0)?;
+    /// parent.touch(a)?;
+    /// let child = parent.fork(ForkStrategy::DupMap)?;
+    /// let (p, c) = (parent.vma_lookup(a).unwrap(), child.vma_lookup(a).unwrap());
+    /// assert!(p.flags().contains(VmFlags::LOCKED) && !c.flags().contains(VmFlags::LOCKED));
+    /// assert_ne!(p.id(), c.id());
+    /// assert_eq!(c.anon_vma().unwrap().parent().unwrap().id(), p.anon_vma().unwrap().id());
+    /// child.exit();
+    /// # Ok::<(), MmError>(())
+    /// ```
     pub fn fork(&self, strategy: ForkStrategy) -> Result<Mm, MmError> {
         self.fork_with(strategy, &ForkOptions::default())
     }
@@ -57,6 +86,17 @@ impl Mm {
     /// [`Mm::fork`] with options. On failure the partial child is torn down (every VMA
     /// copied so far released exactly once, nothing after the failure point touched) and
     /// the parent is unchanged.
+    ///
+    /// ```
+    /// use maple_mm::*;
+    /// let parent = spawn::build_layout(10);
+    /// let tracker = VmaTracker::new();
+    /// let opts = ForkOptions { fail_at: Some(5), tracker: Some(tracker.clone()) };
+    /// assert_eq!(parent.fork_with(ForkStrategy::Dup, &opts).err(), Some(MmError::NoMem));
+    /// // The five copies made before the failure were released, once each.
+    /// assert_eq!((tracker.copies(), tracker.removals(), tracker.drops()), (5, 5, 5));
+    /// assert_eq!(parent.map_count(), 31);
+    /// ```
     pub fn fork_with(&self, strategy: ForkStrategy, opts: &ForkOptions) -> Result<Mm, MmError> {
         // mmap_write_lock(oldmm): parent VMAs write-locked below stay locked until the end.
         let parent = self.mmap_write_lock();
@@ -80,6 +120,9 @@ impl Mm {
             unstable: false,
         };
         let parent_committed = pc.committed;
+        // One batch of cached VMA objects for the whole copy (the kernel's per-CPU sheaf).
+        let mut alloc = VmaAlloc::take(pc.map_count);
+        let child_seq_now = child_seq.read();
         let mut idx = 0usize;
         let mut copy = |v: &crate::vma::Vma| -> Result<Option<VmaRef>, MmError> {
             let i = idx;
@@ -90,11 +133,11 @@ impl Mm {
             }
             let f = v.flags();
             let n = v.pages();
-            if f & VM_DONTCOPY != 0 {
+            if f.contains(VmFlags::DONTCOPY) {
                 cst.stat_account(f, -(n as i64));
                 return Ok(None);
             }
-            if f & VM_ACCOUNT != 0 {
+            if f.contains(VmFlags::ACCOUNT) {
                 // Committed memory is global in the kernel: the child's charge competes
                 // with the parent's (security_vm_enough_memory_mm(oldmm, …)).
                 if let Some(limit) = cst.layout.commit_limit {
@@ -104,10 +147,10 @@ impl Mm {
                 }
                 cst.c.committed += n;
             }
-            let c = Arc::new(v.dup_for_fork(child_id, opts.tracker.as_ref()));
-            // vm_flags_clear(tmp, VM_LOCKED_MASK) write-locks the copy in the child.
-            c.lock.start_write(&child_seq);
-            c.lock.mark_attached();
+            // vm_area_dup from the VMA cache; vm_flags_clear(tmp, VM_LOCKED_MASK) write-locks
+            // the copy in the child, and the store attaches it: both are done by building it
+            // that way, as nothing can read the child's tree yet.
+            let c = v.dup_for_fork(&mut alloc, child_id, child_seq_now, opts.tracker.as_ref());
             cst.c.map_count += 1;
             Ok(Some(c))
         };

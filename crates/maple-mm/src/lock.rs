@@ -1,4 +1,4 @@
-//! The per-VMA lock protocol (kernel ≥ 6.15 refcount form, §8 of the spec).
+//! The per-VMA lock protocol (kernel ≥ 6.15 refcount form, `mm/mmap_lock.c`).
 //!
 //! * [`MmSeq`] is `mm->mm_lock_seq`: a sequence count that is odd while the mmap lock is
 //!   held for write. `mmap_write_lock` calls [`MmSeq::write_begin`], `mmap_write_unlock`
@@ -10,6 +10,18 @@
 //! Readers never block: [`VmaLock::start_read`] either succeeds or reports why it failed,
 //! and the caller falls back to the mmap read lock. Writers (who must hold the mmap write
 //! lock) exclude readers with the flag bit and wait for them to drain.
+//!
+//! ```
+//! use maple_mm::lock::{MmSeq, ReadLockError, VmaLock};
+//! let (seq, vma) = (MmSeq::new(), VmaLock::new());
+//! seq.write_begin(); // mmap_write_lock
+//! vma.start_write(&seq);
+//! vma.mark_attached();
+//! assert_eq!(vma.start_read(&seq), Err(ReadLockError::Locked));
+//! seq.write_end(); // mmap_write_unlock releases every VMA write lock at once
+//! assert_eq!(vma.start_read(&seq), Ok(()));
+//! vma.end_read();
+//! ```
 
 use crate::sync::{fence, relax, AtomicU32, AtomicU64, Ordering};
 
@@ -96,6 +108,16 @@ impl VmaLock {
         Self {
             refcnt: AtomicU32::new(0),
             lock_seq: AtomicU64::new(LOCK_SEQ_INIT),
+        }
+    }
+
+    /// Attached (refcnt 1) and write-locked in write period `seq`: a fork child's copy
+    /// stored straight into a tree nobody can read yet, so there are no readers to exclude
+    /// and none of `start_write`'s atomic steps are needed.
+    pub fn attached_locked(seq: u64) -> Self {
+        Self {
+            refcnt: AtomicU32::new(1),
+            lock_seq: AtomicU64::new(seq),
         }
     }
 

@@ -26,6 +26,15 @@ pub struct MapsLine {
 }
 
 /// Parse one maps line.
+///
+/// ```
+/// use maple_mm::*;
+/// let l = parse_maps_line("7f00a000-7f00c000 r-xp 00002000 08:01 42   /usr/lib/libc.so.6")?;
+/// assert_eq!((l.start, l.end, l.perms.as_str(), l.offset), (0x7f00a000, 0x7f00c000, "r-xp", 0x2000));
+/// assert_eq!((l.inode, l.path.as_str()), (42, "/usr/lib/libc.so.6"));
+/// assert_eq!(parse_maps_line("garbage"), Err(MmError::Inval));
+/// # Ok::<(), MmError>(())
+/// ```
 pub fn parse_maps_line(line: &str) -> Result<MapsLine, MmError> {
     let mut it = line.split_whitespace();
     let range = it.next().ok_or(MmError::Inval)?;
@@ -58,6 +67,20 @@ impl Mm {
     /// other bracketed names (vdso, vvar…) are special mappings (`VM_DONTEXPAND`, never
     /// merged); paths become files (same dev+inode+path = same file); private writable
     /// mappings get `VM_ACCOUNT`. Lines above `TASK_SIZE` (`[vsyscall]`) are skipped.
+    ///
+    /// ```
+    /// use maple_mm::*;
+    /// let text = "\
+    /// 555555554000-555555556000 r--p 00000000 08:01 7  /bin/x
+    /// 555555556000-555555557000 r-xp 00002000 08:01 7  /bin/x
+    /// 7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0  [stack]
+    /// ";
+    /// let mm = Mm::from_proc_maps(text)?;
+    /// assert_eq!(mm.map_count(), 3);
+    /// assert!(mm.vma_lookup(0x7ffffffde000).unwrap().flags().contains(VmFlags::GROWSDOWN));
+    /// assert_eq!(mm.vma_lookup(0x555555556000).unwrap().pgoff(), 2);
+    /// # Ok::<(), MmError>(())
+    /// ```
     pub fn from_proc_maps(text: &str) -> Result<Mm, MmError> {
         let mm = Mm::new();
         let task_size = mm.layout().task_size;
@@ -68,19 +91,19 @@ impl Mm {
                 continue;
             }
             let b = l.perms.as_bytes();
-            let mut flags = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+            let mut flags = VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC;
             if b[0] == b'r' {
-                flags |= VM_READ;
+                flags |= VmFlags::READ;
             }
             if b[1] == b'w' {
-                flags |= VM_WRITE;
+                flags |= VmFlags::WRITE;
             }
             if b[2] == b'x' {
-                flags |= VM_EXEC;
+                flags |= VmFlags::EXEC;
             }
             let shared = b[3] == b's';
             if shared {
-                flags |= VM_SHARED | VM_MAYSHARE;
+                flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
             }
             let special = l.path.starts_with('[')
                 && !matches!(l.path.as_str(), "[heap]" | "[stack]")
@@ -90,7 +113,7 @@ impl Mm {
                 || l.path == "[heap]"
                 || l.path == "[stack]";
             let (file, pgoff) = if special {
-                flags |= VM_DONTEXPAND | VM_MIXEDMAP;
+                flags |= VmFlags::DONTEXPAND | VmFlags::MIXEDMAP;
                 (Some(File::special(l.path.clone())), l.offset >> PAGE_SHIFT)
             } else if anon_path && !shared {
                 (None, l.start >> PAGE_SHIFT)
@@ -103,10 +126,10 @@ impl Mm {
                 (Some(f), l.offset >> PAGE_SHIFT)
             };
             if l.path == "[stack]" {
-                flags |= VM_GROWSDOWN;
+                flags |= VmFlags::GROWSDOWN;
             }
-            if !special && flags & (VM_WRITE | VM_SHARED) == VM_WRITE {
-                flags |= VM_ACCOUNT;
+            if !special && flags & (VmFlags::WRITE | VmFlags::SHARED) == VmFlags::WRITE {
+                flags |= VmFlags::ACCOUNT;
             }
             mm.insert_vma_raw(l.start, l.end, flags, pgoff, file)?;
             if l.path == "[heap]" {

@@ -36,6 +36,12 @@ pub struct MmLayout {
     pub commit_limit: Option<u64>,
     /// `def_flags`, OR-ed into every new VMA.
     pub def_flags: VmFlags,
+    /// `CAP_SYS_RAWIO`: may map below `dac_mmap_min_addr` (`cap_mmap_addr`), as root can.
+    pub cap_sys_rawio: bool,
+    /// The `vm.mmap_min_addr` sysctl (`dac_mmap_min_addr`): below it a mapping needs
+    /// `CAP_SYS_RAWIO`. `mmap_min_addr` is the larger of it and the security modules'
+    /// floor, and is what hints are raised to and placement stays above.
+    pub dac_mmap_min_addr: u64,
 }
 
 impl Default for MmLayout {
@@ -48,7 +54,9 @@ impl Default for MmLayout {
             stack_guard_gap: DEFAULT_STACK_GUARD_GAP,
             max_map_count: DEFAULT_MAX_MAP_COUNT,
             commit_limit: None,
-            def_flags: 0,
+            def_flags: VmFlags::empty(),
+            cap_sys_rawio: false,
+            dac_mmap_min_addr: 0x10000,
         }
     }
 }
@@ -88,11 +96,11 @@ impl MmState {
     pub(crate) fn stat_account(&mut self, flags: VmFlags, n: i64) {
         let add = |x: &mut u64| *x = x.wrapping_add_signed(n);
         add(&mut self.c.total_vm);
-        if is_exec_mapping(flags) {
+        if flags.is_exec_mapping() {
             add(&mut self.c.exec_vm);
-        } else if is_stack_mapping(flags) {
+        } else if flags.is_stack_mapping() {
             add(&mut self.c.stack_vm);
-        } else if is_data_mapping(flags) {
+        } else if flags.is_data_mapping() {
             add(&mut self.c.data_vm);
         }
     }
@@ -124,6 +132,21 @@ pub struct LockStatsSnapshot {
 }
 
 /// A process address space.
+///
+/// The mm is shared by reference between threads: address-space changes take the mmap
+/// write lock inside each call, faults ([`Mm::fault`]) first try the per-VMA read lock.
+///
+/// ```
+/// use maple_mm::*;
+/// let mm = Mm::new();
+/// let a = mm.mmap(0x1000_0000, 8 * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, None, 0)?;
+/// assert_eq!(a, 0x1000_0000);
+/// let v = mm.vma_lookup(a + PAGE_SIZE).unwrap();
+/// assert_eq!((v.start(), v.end()), (a, a + 8 * PAGE_SIZE));
+/// assert_eq!(mm.counters().total_vm, 8);
+/// mm.validate().unwrap();
+/// # Ok::<(), MmError>(())
+/// ```
 pub struct Mm {
     pub(crate) id: u64,
     pub(crate) tree: VmaTree,
@@ -182,7 +205,7 @@ fn anon_eq(a: &Option<Arc<AnonVma>>, b: &Option<Arc<AnonVma>>) -> bool {
 
 /// `is_mergeable_vma`: flags equal modulo `VM_IGNORE_MERGE`, same file.
 fn is_mergeable_vma(v: &Vma, flags: VmFlags, file: Option<&FileRef>) -> bool {
-    (v.flags() ^ flags) & !VM_IGNORE_MERGE == 0 && file_eq(v.file(), file)
+    (v.flags() ^ flags) & !VmFlags::IGNORE_MERGE == VmFlags::empty() && file_eq(v.file(), file)
 }
 
 /// `is_mergeable_anon_vma(tgt, src)`.
@@ -207,13 +230,13 @@ fn anon_compatible(a: &Vma, b: &Vma) -> bool {
 fn anon_vma_compatible(a: &Vma, b: &Vma) -> bool {
     a.end() == b.start()
         && file_eq(a.file(), b.file())
-        && (a.flags() ^ b.flags()) & !(VM_ACCESS_FLAGS | VM_SOFTDIRTY) == 0
+        && (a.flags() ^ b.flags()) & !(VmFlags::ACCESS | VmFlags::SOFTDIRTY) == VmFlags::empty()
         && b.pgoff() == a.pgoff() + pages(b.start() - a.start())
 }
 
 /// `vm_start_gap`.
 fn vm_start_gap(v: &Vma, guard: u64) -> u64 {
-    if v.flags() & VM_GROWSDOWN != 0 {
+    if v.flags().contains(VmFlags::GROWSDOWN) {
         v.start().saturating_sub(guard)
     } else {
         v.start()
@@ -344,12 +367,35 @@ impl Mm {
 
     /// `mmap(2)`: `offset` in bytes (page aligned), `file` required unless `MAP_ANONYMOUS`.
     /// Returns the mapped address.
+    ///
+    /// Without `MAP_FIXED` the address is a hint, taken if the range is free, otherwise the
+    /// highest free range below `mmap_base` that keeps the stack guard gap is used.
+    ///
+    /// ```
+    /// use maple_mm::*;
+    /// let mm = Mm::new();
+    /// let anon = MAP_PRIVATE | MAP_ANONYMOUS;
+    /// let hint = 0x2000_0000;
+    /// assert_eq!(mm.mmap(hint, PAGE_SIZE, PROT_READ, anon, None, 0), Ok(hint));
+    /// // The hint is taken: the next request for it goes top-down instead.
+    /// let other = mm.mmap(hint, PAGE_SIZE, PROT_READ, anon, None, 0)?;
+    /// assert!(other < mm.layout().mmap_base && other != hint);
+    /// assert_eq!(
+    ///     mm.mmap(hint, PAGE_SIZE, PROT_READ, anon | MAP_FIXED_NOREPLACE, None, 0),
+    ///     Err(MmError::Exist)
+    /// );
+    /// // A file mapping: offset in bytes, the VMA's pgoff in pages.
+    /// let f = File::new("/data", true, true);
+    /// let at = mm.mmap(0, 2 * PAGE_SIZE, PROT_READ, MAP_SHARED, Some(&f), 3 * PAGE_SIZE)?;
+    /// assert_eq!(mm.vma_lookup(at).unwrap().pgoff(), 3);
+    /// # Ok::<(), MmError>(())
+    /// ```
     pub fn mmap(
         &self,
         addr: u64,
         len: u64,
-        prot: u32,
-        flags: u32,
+        prot: i32,
+        flags: i32,
         file: Option<&FileRef>,
         offset: u64,
     ) -> Result<u64, MmError> {
@@ -366,13 +412,40 @@ impl Mm {
     }
 
     /// `munmap(2)`.
+    ///
+    /// Unmapping a hole is not an error; punching a hole splits the VMA.
+    ///
+    /// ```
+    /// use maple_mm::*;
+    /// let mm = Mm::new();
+    /// let a = mm.mmap(0, 3 * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, None, 0)?;
+    /// mm.munmap(a + PAGE_SIZE, PAGE_SIZE)?;
+    /// assert_eq!(mm.map_count(), 2);
+    /// mm.munmap(a + PAGE_SIZE, PAGE_SIZE)?;
+    /// assert_eq!(mm.munmap(a + 1, PAGE_SIZE), Err(MmError::Inval));
+    /// # Ok::<(), MmError>(())
+    /// ```
     pub fn munmap(&self, addr: u64, len: u64) -> Result<(), MmError> {
         let mut w = self.mmap_write_lock();
         w.do_munmap(addr, len)
     }
 
     /// `mprotect(2)`. Work done before an error is kept, like the kernel.
-    pub fn mprotect(&self, addr: u64, len: u64, prot: u32) -> Result<(), MmError> {
+    ///
+    /// ```
+    /// use maple_mm::*;
+    /// let mm = Mm::new();
+    /// let a = mm.mmap(0, 4 * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, None, 0)?;
+    /// mm.mprotect(a, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE)?;
+    /// assert_eq!(mm.map_count(), 2);
+    /// // Back to read-only: the two halves merge again.
+    /// mm.mprotect(a, 2 * PAGE_SIZE, PROT_READ)?;
+    /// assert_eq!(mm.map_count(), 1);
+    /// // A range with a hole: -ENOMEM.
+    /// assert_eq!(mm.mprotect(a, 8 * PAGE_SIZE, PROT_NONE), Err(MmError::NoMem));
+    /// # Ok::<(), MmError>(())
+    /// ```
+    pub fn mprotect(&self, addr: u64, len: u64, prot: i32) -> Result<(), MmError> {
         let mut w = self.mmap_write_lock();
         w.do_mprotect(addr, len, prot)
     }
@@ -380,12 +453,38 @@ impl Mm {
     /// `madvise(2)` for `MADV_DONTFORK`, `MADV_DOFORK`, `MADV_WIPEONFORK`,
     /// `MADV_KEEPONFORK` (others: -EINVAL). Holes give -ENOMEM after the mapped parts
     /// were changed.
+    ///
+    /// ```
+    /// use maple_mm::*;
+    /// let mm = Mm::new();
+    /// let a = mm.mmap(0, 4 * PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, None, 0)?;
+    /// mm.madvise(a, PAGE_SIZE, MADV_DONTFORK)?;
+    /// assert!(mm.vma_lookup(a).unwrap().flags().contains(VmFlags::DONTCOPY));
+    /// // The child of a fork does not get the DONTFORK page.
+    /// let child = mm.fork(ForkStrategy::Dup)?;
+    /// assert!(child.vma_lookup(a).is_none());
+    /// assert!(child.vma_lookup(a + PAGE_SIZE).is_some());
+    /// child.exit();
+    /// # Ok::<(), MmError>(())
+    /// ```
     pub fn madvise(&self, addr: u64, len: u64, advice: i32) -> Result<(), MmError> {
         let mut w = self.mmap_write_lock();
         w.do_madvise(addr, len, advice)
     }
 
     /// `brk(2)`: returns the new break, or the old one if the request failed.
+    ///
+    /// ```
+    /// use maple_mm::*;
+    /// let mm = Mm::new();
+    /// let start = mm.brk_value();
+    /// assert_eq!(mm.brk(start + 3 * PAGE_SIZE), start + 3 * PAGE_SIZE);
+    /// assert_eq!(mm.vma_lookup(start).unwrap().end(), start + 3 * PAGE_SIZE);
+    /// // Below the start of the heap: refused, the break stays.
+    /// assert_eq!(mm.brk(start - PAGE_SIZE), start + 3 * PAGE_SIZE);
+    /// assert_eq!(mm.brk(start), start);
+    /// assert_eq!(mm.map_count(), 0);
+    /// ```
     pub fn brk(&self, new_brk: u64) -> u64 {
         let mut w = self.mmap_write_lock();
         w.do_brk(new_brk)
@@ -421,17 +520,17 @@ impl Mm {
             let f = v.flags();
             let n = v.pages();
             c.total_vm += n;
-            if f & VM_LOCKED != 0 {
+            if f.contains(VmFlags::LOCKED) {
                 c.locked_vm += n;
             }
-            if f & VM_ACCOUNT != 0 {
+            if f.contains(VmFlags::ACCOUNT) {
                 c.committed += n;
             }
-            if is_exec_mapping(f) {
+            if f.is_exec_mapping() {
                 c.exec_vm += n;
-            } else if is_stack_mapping(f) {
+            } else if f.is_stack_mapping() {
                 c.stack_vm += n;
-            } else if is_data_mapping(f) {
+            } else if f.is_data_mapping() {
                 c.data_vm += n;
             }
         }
@@ -453,7 +552,7 @@ impl Mm {
                 None => {
                     let name = if v.start() <= b && v.end() >= sb && v.start() >= sb {
                         "[heap]".to_string()
-                    } else if v.flags() & VM_GROWSDOWN != 0 {
+                    } else if v.flags().contains(VmFlags::GROWSDOWN) {
                         "[stack]".to_string()
                     } else {
                         String::new()
@@ -465,7 +564,7 @@ impl Mm {
                 "{:08x}-{:08x} {} {:08x} 00:00 {:<10} {}",
                 v.start(),
                 v.end(),
-                perms_string(v.flags()),
+                v.flags().perms(),
                 off,
                 inode,
                 name
@@ -477,6 +576,19 @@ impl Mm {
     }
 
     /// `exit_mmap`: tear everything down (each VMA detached and released exactly once).
+    ///
+    /// Dropping an `Mm` does the same; `exit` makes the end of the address space explicit.
+    ///
+    /// ```
+    /// use maple_mm::*;
+    /// let mm = Mm::new();
+    /// let a = mm.mmap(0, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, None, 0)?;
+    /// let v = mm.vma_lookup(a).unwrap();
+    /// assert!(v.is_attached());
+    /// mm.exit();
+    /// assert!(!v.is_attached(), "exit detaches every VMA");
+    /// # Ok::<(), MmError>(())
+    /// ```
     pub fn exit(mut self) {
         self.teardown();
     }
@@ -495,14 +607,23 @@ impl Mm {
         let vmas = self.tree.take_all(stop);
         let mut w = self.mmap_write_lock();
         let mut nr_accounted = 0;
-        for v in &vmas {
-            w.vma_start_write(v);
-            if v.flags() & VM_ACCOUNT != 0 {
+        let mut cache = Vec::with_capacity(vmas.len());
+        for v in vmas {
+            if v.flags().contains(VmFlags::ACCOUNT) {
                 nr_accounted += v.pages();
             }
+            if Vma::recyclable(&v) {
+                // Nobody else holds it, and the tree it was in is ours alone: no reader
+                // can be waited for or can see it detached, so it goes back to the VMA cache
+                // without any of the lock's atomic steps.
+                cache.push(v);
+                continue;
+            }
+            w.vma_start_write(&v);
             v.lock.mark_detached();
             v.note_removed();
         }
+        crate::vma::recycle(cache);
         w.st.c = MmCounters {
             committed: w.st.c.committed.saturating_sub(nr_accounted),
             ..Default::default()
@@ -532,10 +653,10 @@ impl Mm {
         let v = Arc::new(Vma::new(self.id, start, end, flags, pgoff, file));
         w.attach_new(&v)?;
         w.stat_account(flags, pages(end - start) as i64);
-        if flags & VM_LOCKED != 0 {
+        if flags.contains(VmFlags::LOCKED) {
             w.st.c.locked_vm += pages(end - start);
         }
-        if flags & VM_ACCOUNT != 0 {
+        if flags.contains(VmFlags::ACCOUNT) {
             w.st.c.committed += pages(end - start);
         }
         Ok(v)
@@ -573,16 +694,16 @@ impl fmt::Debug for Mm {
 impl<'a> MmapWriteGuard<'a> {
     /// The mm's tree, borrowed for as long as the mmap lock is held (not just for this call),
     /// so a reservation can be held across other work on the guard.
-    fn tree(&self) -> &'a VmaTree {
+    pub(crate) fn tree(&self) -> &'a VmaTree {
         &self.mm.tree
     }
 
-    fn start_write(&self, v: &Vma) {
+    pub(crate) fn start_write(&self, v: &Vma) {
         v.lock.start_write(&self.mm.seq);
     }
 
     /// `vma_iter_prealloc` for `vma`'s future range `[start, end)`.
-    fn prealloc(&self, start: u64, end: u64) -> Result<VmaPrealloc<'a>, MmError> {
+    pub(crate) fn prealloc(&self, start: u64, end: u64) -> Result<VmaPrealloc<'a>, MmError> {
         self.tree().prealloc(start, end)
     }
 
@@ -614,17 +735,17 @@ impl<'a> MmapWriteGuard<'a> {
     }
 
     /// `vm_unacct_memory`.
-    fn unacct(&mut self, n: u64) {
+    pub(crate) fn unacct(&mut self, n: u64) {
         self.st.c.committed -= n;
     }
 
-    fn remove_vma(&mut self, v: &VmaRef) {
+    pub(crate) fn remove_vma(&mut self, v: &VmaRef) {
         v.lock.mark_detached();
         v.note_removed();
     }
 
     /// `__split_vma` (`check_limit`: `split_vma`'s map-count check). Returns the new VMA.
-    fn split_vma(
+    pub(crate) fn split_vma(
         &mut self,
         vma: &VmaRef,
         addr: u64,
@@ -634,6 +755,10 @@ impl<'a> MmapWriteGuard<'a> {
         debug_assert!(vma.start() < addr && addr < vma.end());
         if check_limit && self.st.c.map_count >= self.st.layout.max_map_count {
             return Err(MmError::NoMem);
+        }
+        if vma.file().is_some_and(|f| f.forbids_split()) {
+            // vm_ops->may_split of a special mapping.
+            return Err(MmError::Inval);
         }
         let new = vma.dup();
         let delta = pages(addr - vma.start());
@@ -667,7 +792,7 @@ impl<'a> MmapWriteGuard<'a> {
     /// `Ok(None)`: no merge applies; `Err(NoMem)`: the tree preallocation failed (nothing
     /// changed).
     #[allow(clippy::too_many_arguments)]
-    fn merge_new_range(
+    pub(crate) fn merge_new_range(
         &mut self,
         prev: Option<&VmaRef>,
         next: Option<&VmaRef>,
@@ -677,15 +802,19 @@ impl<'a> MmapWriteGuard<'a> {
         pgoff: u64,
         file: Option<&FileRef>,
         just_expand: bool,
+        src: Option<&VmaRef>,
     ) -> Result<Option<VmaRef>, MmError> {
-        if flags & VM_SPECIAL != 0 {
+        if flags.intersects(VmFlags::SPECIAL) {
             return Ok(None);
         }
         let pglen = pages(end - start);
+        // mremap's copy_vma merges the copied range with its anon_vma (`vmg->copied_from`).
+        let src_anon = src.and_then(|s| s.anon_vma());
+        let src_fc = src.is_some_and(|s| s.is_fork_child());
         let left = prev.filter(|p| {
             p.end() == start
                 && is_mergeable_vma(p, flags, file)
-                && is_mergeable_anon_vma(p, &None, false)
+                && is_mergeable_anon_vma(p, &src_anon, src_fc)
                 && p.pgoff() + p.pages() == pgoff
         });
         let right = if just_expand {
@@ -694,7 +823,7 @@ impl<'a> MmapWriteGuard<'a> {
             next.filter(|n| {
                 n.start() == end
                     && is_mergeable_vma(n, flags, file)
-                    && is_mergeable_anon_vma(n, &None, false)
+                    && is_mergeable_anon_vma(n, &src_anon, src_fc)
                     && n.pgoff() == pgoff + pglen
                     && left.is_none_or(|p| anon_compatible(p, n))
             })
@@ -706,7 +835,7 @@ impl<'a> MmapWriteGuard<'a> {
                 self.start_write(p);
                 self.start_write(n);
                 if p.anon_vma().is_none() {
-                    p.set_anon(n.anon_vma());
+                    p.set_anon(n.anon_vma().or_else(|| src_anon.clone()));
                 }
                 p.set_end(n.end());
                 self.tree().store_prealloc(pre, p);
@@ -718,6 +847,9 @@ impl<'a> MmapWriteGuard<'a> {
             (Some(p), None) => {
                 let pre = self.prealloc(p.start(), end)?;
                 self.start_write(p);
+                if p.anon_vma().is_none() && src_anon.is_some() {
+                    p.set_anon(src_anon.clone());
+                }
                 p.set_end(end);
                 self.tree().store_prealloc(pre, p);
                 Some(p.clone())
@@ -725,6 +857,9 @@ impl<'a> MmapWriteGuard<'a> {
             (None, Some(n)) => {
                 let pre = self.prealloc(start, n.end())?;
                 self.start_write(n);
+                if n.anon_vma().is_none() && src_anon.is_some() {
+                    n.set_anon(src_anon.clone());
+                }
                 n.set_start(start);
                 n.set_pgoff(pgoff);
                 self.tree().store_prealloc(pre, n);
@@ -737,7 +872,7 @@ impl<'a> MmapWriteGuard<'a> {
     /// `vma_merge_existing_range`: give `[start, end)` of `middle` the flags `newflags`
     /// by merging with prev and/or next; `Ok(None)` if no merge applies, `Err(NoMem)` if
     /// the tree preallocation failed (nothing changed).
-    fn merge_existing(
+    pub(crate) fn merge_existing(
         &mut self,
         prev: Option<&VmaRef>,
         middle: &VmaRef,
@@ -745,7 +880,7 @@ impl<'a> MmapWriteGuard<'a> {
         end: u64,
         newflags: VmFlags,
     ) -> Result<Option<VmaRef>, MmError> {
-        if newflags & VM_SPECIAL != 0 {
+        if newflags.intersects(VmFlags::SPECIAL) {
             return Ok(None);
         }
         let left_side = start == middle.start();
@@ -843,7 +978,7 @@ impl<'a> MmapWriteGuard<'a> {
     }
 
     /// `vma_modify_flags`: merge, or split so one VMA covers exactly `[start, end)`.
-    fn vma_modify_flags(
+    pub(crate) fn vma_modify_flags(
         &mut self,
         prev: Option<&VmaRef>,
         vma: &VmaRef,
@@ -881,17 +1016,17 @@ impl<'a> MmapWriteGuard<'a> {
             let f = v.flags();
             let n = v.pages();
             g.nr_pages += n;
-            if f & VM_LOCKED != 0 {
+            if f.contains(VmFlags::LOCKED) {
                 g.locked += n;
             }
-            if f & VM_ACCOUNT != 0 {
+            if f.contains(VmFlags::ACCOUNT) {
                 g.nr_accounted += n;
             }
-            if is_exec_mapping(f) {
+            if f.is_exec_mapping() {
                 g.exec += n;
-            } else if is_stack_mapping(f) {
+            } else if f.is_stack_mapping() {
                 g.stack += n;
-            } else if is_data_mapping(f) {
+            } else if f.is_data_mapping() {
                 g.data += n;
             }
             g.vmas.push(v);
@@ -955,7 +1090,7 @@ impl<'a> MmapWriteGuard<'a> {
             gap -= gap.wrapping_sub(align_offset) & align_mask;
             let gap_end = end;
             if let Some(next) = self.tree().find_vma(gap_end) {
-                if next.flags() & VM_STARTGAP_FLAGS != 0
+                if next.flags().contains(VmFlags::STARTGAP)
                     && vm_start_gap(&next, self.st.layout.stack_guard_gap) < gap_end
                 {
                     high = vm_start_gap(&next, self.st.layout.stack_guard_gap);
@@ -975,7 +1110,7 @@ impl<'a> MmapWriteGuard<'a> {
                 .empty_area(low, high, len)
                 .ok_or(MmError::NoMem)?;
             if let Some(next) = self.tree().find_vma(gap) {
-                if next.flags() & VM_STARTGAP_FLAGS != 0
+                if next.flags().contains(VmFlags::STARTGAP)
                     && vm_start_gap(&next, self.st.layout.stack_guard_gap) < gap + len
                 {
                     low = next.end();
@@ -1006,12 +1141,12 @@ impl<'a> MmapWriteGuard<'a> {
     }
 
     /// `__get_unmapped_area`.
-    fn get_unmapped_area(
+    pub(crate) fn get_unmapped_area(
         &self,
         file: Option<&FileRef>,
         addr: u64,
         len: u64,
-        flags: u32,
+        flags: i32,
     ) -> Result<u64, MmError> {
         let l = &self.st.layout;
         if len > l.task_size {
@@ -1041,7 +1176,7 @@ impl<'a> MmapWriteGuard<'a> {
         if addr % PAGE_SIZE != 0 {
             return Err(MmError::Inval);
         }
-        if addr < l.mmap_min_addr {
+        if addr < l.dac_mmap_min_addr && !l.cap_sys_rawio {
             return Err(MmError::Perm);
         }
         Ok(addr)
@@ -1052,8 +1187,8 @@ impl<'a> MmapWriteGuard<'a> {
         &mut self,
         addr: u64,
         len: u64,
-        prot: u32,
-        mut flags: u32,
+        prot: i32,
+        mut flags: i32,
         mut file: Option<FileRef>,
         mut pgoff: u64,
     ) -> Result<u64, MmError> {
@@ -1080,12 +1215,12 @@ impl<'a> MmapWriteGuard<'a> {
         if self.st.c.map_count > self.st.layout.max_map_count {
             return Err(MmError::NoMem);
         }
-        let mut vm_flags = calc_vm_prot_bits(prot)
-            | calc_vm_flag_bits(flags)
+        let mut vm_flags = VmFlags::from_prot(prot)
+            | VmFlags::from_map_flags(flags)
             | self.st.layout.def_flags
-            | VM_MAYREAD
-            | VM_MAYWRITE
-            | VM_MAYEXEC;
+            | VmFlags::MAYREAD
+            | VmFlags::MAYWRITE
+            | VmFlags::MAYEXEC;
         let addr = self.get_unmapped_area(file.as_ref(), addr, len, flags)?;
         if flags & MAP_FIXED_NOREPLACE != 0
             && self.tree().find_intersection(addr, addr + len).is_some()
@@ -1101,9 +1236,9 @@ impl<'a> MmapWriteGuard<'a> {
                     if !f.readable() {
                         return Err(MmError::Access);
                     }
-                    vm_flags |= VM_SHARED | VM_MAYSHARE;
+                    vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
                     if !f.writable() {
-                        vm_flags &= !(VM_MAYWRITE | VM_SHARED);
+                        vm_flags &= !(VmFlags::MAYWRITE | VmFlags::SHARED);
                     }
                 }
                 MAP_PRIVATE => {
@@ -1115,22 +1250,26 @@ impl<'a> MmapWriteGuard<'a> {
             },
             None => match flags & MAP_TYPE {
                 MAP_SHARED | MAP_SHARED_VALIDATE => {
-                    if vm_flags & VM_GROWSDOWN != 0 {
+                    if vm_flags.contains(VmFlags::GROWSDOWN) {
                         return Err(MmError::Inval);
                     }
                     pgoff = 0;
-                    vm_flags |= VM_SHARED | VM_MAYSHARE;
+                    vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
                     // shmem_zero_setup: a unique shmem file, so it never merges.
-                    file = Some(File::special("/dev/zero (deleted)"));
+                    file = Some(File::shmem_zero(pages(len)));
                 }
                 MAP_PRIVATE => pgoff = addr >> PAGE_SHIFT,
                 _ => return Err(MmError::Inval),
             },
         }
         if flags & MAP_NORESERVE != 0 {
-            vm_flags |= VM_NORESERVE;
+            vm_flags |= VmFlags::NORESERVE;
         }
         self.mmap_region(addr, len, vm_flags, pgoff, file)?;
+        if vm_flags.contains(VmFlags::LOCKED) {
+            // mm_populate(addr, len): errors are ignored.
+            let _ = self.populate(addr, addr + len, true);
+        }
         Ok(addr)
     }
 
@@ -1152,14 +1291,14 @@ impl<'a> MmapWriteGuard<'a> {
         let prev = self.tree().prev(addr);
         let next = self.tree().find_vma(end);
         let mut charged = 0;
-        if flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE {
+        if flags & (VmFlags::NORESERVE | VmFlags::SHARED | VmFlags::WRITE) == VmFlags::WRITE {
             charged = pglen - g.nr_accounted;
             if charged > 0 {
                 self.charge(charged)?;
             }
             // The replaced VMAs' commitment is transferred to the new mapping.
             g.nr_accounted = 0;
-            flags |= VM_ACCOUNT;
+            flags |= VmFlags::ACCOUNT;
         }
         // A merge that fails for lack of memory changed nothing: try a new VMA instead.
         let merged = self
@@ -1172,6 +1311,7 @@ impl<'a> MmapWriteGuard<'a> {
                 pgoff,
                 file.as_ref(),
                 false,
+                None,
             )
             .unwrap_or(None);
         if merged.is_none() {
@@ -1184,14 +1324,14 @@ impl<'a> MmapWriteGuard<'a> {
         }
         self.complete(g);
         self.stat_account(flags, pglen as i64);
-        if flags & VM_LOCKED != 0 {
+        if flags.contains(VmFlags::LOCKED) {
             self.st.c.locked_vm += pglen;
         }
         Ok(())
     }
 
     /// `do_mprotect_pkey`.
-    pub(crate) fn do_mprotect(&mut self, start: u64, len: u64, prot: u32) -> Result<(), MmError> {
+    pub(crate) fn do_mprotect(&mut self, start: u64, len: u64, prot: i32) -> Result<(), MmError> {
         let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
         let prot = prot & !grows;
         if grows == PROT_GROWSDOWN | PROT_GROWSUP {
@@ -1217,7 +1357,7 @@ impl<'a> MmapWriteGuard<'a> {
                 return Err(MmError::NoMem);
             }
             start = vma.start();
-            if vma.flags() & VM_GROWSDOWN == 0 {
+            if !vma.flags().contains(VmFlags::GROWSDOWN) {
                 return Err(MmError::Inval);
             }
         } else if grows & PROT_GROWSUP != 0 {
@@ -1237,8 +1377,8 @@ impl<'a> MmapWriteGuard<'a> {
                 return Err(MmError::NoMem);
             }
             let old = vma.flags();
-            let newflags = calc_vm_prot_bits(prot) | (old & !VM_ACCESS_FLAGS);
-            if (newflags & !(newflags >> 4)) & VM_ACCESS_FLAGS != 0 {
+            let newflags = VmFlags::from_prot(prot) | (old & !VmFlags::ACCESS);
+            if (newflags & !newflags.shr(4)).intersects(VmFlags::ACCESS) {
                 return Err(MmError::Access);
             }
             tmp = vma.end().min(end);
@@ -1275,14 +1415,20 @@ impl<'a> MmapWriteGuard<'a> {
         }
         let nrpages = pages(end - start);
         let mut charged = 0;
-        if newflags & VM_WRITE != 0 {
-            if old & (VM_ACCOUNT | VM_WRITE | VM_HUGETLB | VM_SHARED | VM_NORESERVE) == 0 {
+        if newflags.contains(VmFlags::WRITE) {
+            if !old.intersects(
+                VmFlags::ACCOUNT
+                    | VmFlags::WRITE
+                    | VmFlags::HUGETLB
+                    | VmFlags::SHARED
+                    | VmFlags::NORESERVE,
+            ) {
                 self.charge(nrpages)?;
                 charged = nrpages;
-                newflags |= VM_ACCOUNT;
+                newflags |= VmFlags::ACCOUNT;
             }
-        } else if old & VM_ACCOUNT != 0 && vma.is_anonymous() && vma.anon_vma().is_none() {
-            newflags &= !VM_ACCOUNT;
+        } else if old.contains(VmFlags::ACCOUNT) && vma.is_anonymous() && vma.anon_vma().is_none() {
+            newflags &= !VmFlags::ACCOUNT;
         }
         let v = match self.vma_modify_flags(prev.as_ref(), vma, start, end, newflags) {
             Ok(v) => v,
@@ -1294,7 +1440,13 @@ impl<'a> MmapWriteGuard<'a> {
         *prev = Some(v.clone());
         self.start_write(&v);
         v.set_flags(newflags);
-        if old & VM_ACCOUNT != 0 && newflags & VM_ACCOUNT == 0 {
+        if old & (VmFlags::WRITE | VmFlags::SHARED | VmFlags::LOCKED) == VmFlags::LOCKED
+            && newflags.contains(VmFlags::WRITE)
+        {
+            // populate_vma_page_range: write faults in a locked VMA that became writable.
+            let _ = self.populate(start, end, true);
+        }
+        if old.contains(VmFlags::ACCOUNT) && !newflags.contains(VmFlags::ACCOUNT) {
             self.unacct(nrpages);
         }
         self.stat_account(old, -(nrpages as i64));
@@ -1345,16 +1497,18 @@ impl<'a> MmapWriteGuard<'a> {
             let tmp = v.end().min(end);
             let old = v.flags();
             let new = match advice {
-                MADV_DONTFORK | MADV_DOFORK if old & VM_IO != 0 => return Err(MmError::Inval),
-                MADV_DONTFORK => old | VM_DONTCOPY,
-                MADV_DOFORK => old & !VM_DONTCOPY,
+                MADV_DONTFORK | MADV_DOFORK if old.contains(VmFlags::IO) => {
+                    return Err(MmError::Inval)
+                }
+                MADV_DONTFORK => old | VmFlags::DONTCOPY,
+                MADV_DOFORK => old & !VmFlags::DONTCOPY,
                 MADV_WIPEONFORK => {
-                    if v.file().is_some() || old & VM_SHARED != 0 {
+                    if v.file().is_some() || old.contains(VmFlags::SHARED) {
                         return Err(MmError::Inval);
                     }
-                    old | VM_WIPEONFORK
+                    old | VmFlags::WIPEONFORK
                 }
-                _ => old & !VM_WIPEONFORK,
+                _ => old & !VmFlags::WIPEONFORK,
             };
             if new == old {
                 prev = Some(v.clone());
@@ -1393,15 +1547,15 @@ impl<'a> MmapWriteGuard<'a> {
         if vma.start() <= address {
             return Ok(vma);
         }
-        if vma.flags() & VM_GROWSDOWN == 0 {
+        if !vma.flags().contains(VmFlags::GROWSDOWN) {
             return Err(MmError::Fault);
         }
         if address < self.st.layout.mmap_min_addr {
             return Err(MmError::Perm);
         }
         if let Some(prev) = self.tree().prev(vma.start()) {
-            if prev.flags() & VM_GROWSDOWN == 0
-                && prev.flags() & VM_ACCESS_FLAGS != 0
+            if !prev.flags().contains(VmFlags::GROWSDOWN)
+                && prev.flags().intersects(VmFlags::ACCESS)
                 && address - prev.end() < self.st.layout.stack_guard_gap
             {
                 return Err(MmError::NoMem);
@@ -1411,7 +1565,7 @@ impl<'a> MmapWriteGuard<'a> {
         let pre = self.prealloc(address, vma.end())?;
         let grow = pages(vma.start() - address);
         let f = vma.flags();
-        if f & VM_ACCOUNT != 0 {
+        if f.contains(VmFlags::ACCOUNT) {
             self.charge(grow)?;
         }
         self.start_write(&vma);
@@ -1419,7 +1573,7 @@ impl<'a> MmapWriteGuard<'a> {
         vma.set_start(address);
         self.tree().store_prealloc(pre, &vma);
         self.stat_account(f, grow as i64);
-        if f & VM_LOCKED != 0 {
+        if f.contains(VmFlags::LOCKED) {
             self.st.c.locked_vm += grow;
         }
         Ok(vma)
@@ -1481,7 +1635,7 @@ impl<'a> MmapWriteGuard<'a> {
 
     /// `do_brk_flags`.
     fn do_brk_flags(&mut self, prev: Option<&VmaRef>, addr: u64, len: u64) -> Result<(), MmError> {
-        let flags = VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT | self.st.layout.def_flags;
+        let flags = VmFlags::DATA_DEFAULT | VmFlags::ACCOUNT | self.st.layout.def_flags;
         if self.st.c.map_count > self.st.layout.max_map_count {
             return Err(MmError::NoMem);
         }
@@ -1497,6 +1651,7 @@ impl<'a> MmapWriteGuard<'a> {
                 addr >> PAGE_SHIFT,
                 None,
                 true,
+                None,
             ),
             _ => Ok(None),
         };
@@ -1521,7 +1676,7 @@ impl<'a> MmapWriteGuard<'a> {
             return Err(e);
         }
         self.stat_account(flags, n as i64);
-        if flags & VM_LOCKED != 0 {
+        if flags.contains(VmFlags::LOCKED) {
             self.st.c.locked_vm += n;
         }
         Ok(())

@@ -4,7 +4,7 @@ use crate::flags::*;
 use crate::lock::VmaLock;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -21,6 +21,8 @@ pub struct File {
     readable: bool,
     writable: bool,
     special: bool,
+    forbid_split: bool,
+    size_pages: Option<u64>,
 }
 
 /// Shared handle to a [`File`].
@@ -35,6 +37,27 @@ impl File {
             readable,
             writable,
             special: false,
+            forbid_split: false,
+            size_pages: None,
+        })
+    }
+
+    /// A regular file of `size_pages` pages: accesses at or beyond its end fault
+    /// (`SIGBUS`), and `mlock`'s populate stops there.
+    pub fn with_size(
+        name: impl Into<String>,
+        readable: bool,
+        writable: bool,
+        size_pages: u64,
+    ) -> FileRef {
+        Arc::new(File {
+            id: next_id(),
+            name: name.into(),
+            readable,
+            writable,
+            special: false,
+            forbid_split: false,
+            size_pages: Some(size_pages),
         })
     }
 
@@ -47,6 +70,22 @@ impl File {
             readable: true,
             writable: true,
             special: true,
+            forbid_split: true,
+            size_pages: None,
+        })
+    }
+
+    /// The shmem object behind a `MAP_SHARED | MAP_ANONYMOUS` mapping of `pages` pages
+    /// (`shmem_zero_setup`): unique, and sized like the mapping it was made for.
+    pub fn shmem_zero(pages: u64) -> FileRef {
+        Arc::new(File {
+            id: next_id(),
+            name: "/dev/zero (deleted)".into(),
+            readable: true,
+            writable: true,
+            special: true,
+            forbid_split: false,
+            size_pages: Some(pages),
         })
     }
 
@@ -69,6 +108,14 @@ impl File {
     /// Special mapping (vdso etc.).
     pub fn is_special(&self) -> bool {
         self.special
+    }
+    /// `special_mapping_split`: a special mapping (vdso, vvar) may not be split (-EINVAL).
+    pub fn forbids_split(&self) -> bool {
+        self.forbid_split
+    }
+    /// Size in pages, when known.
+    pub fn size_pages(&self) -> Option<u64> {
+        self.size_pages
     }
 }
 
@@ -173,19 +220,158 @@ impl VmaTracker {
 /// Range, pgoff and flags change in place (like the kernel's), but only by the holder of
 /// the mmap write lock after write-locking the VMA; they are atomics so that lock-free
 /// readers that have not yet taken the VMA read lock can look at them safely.
+///
+/// VMAs are created by the [`Mm`](crate::Mm) operations and looked up with
+/// [`Mm::vma_lookup`](crate::Mm::vma_lookup), [`Mm::find_vma`](crate::Mm::find_vma) or
+/// [`Mm::vmas`](crate::Mm::vmas); the handle stays readable after the VMA left the tree.
+///
+/// ```
+/// use maple_mm::*;
+/// let mm = Mm::new();
+/// let f = File::new("/lib/x.so", true, false);
+/// let a = mm.mmap(0, 4 * PAGE_SIZE, PROT_READ, MAP_PRIVATE, Some(&f), 2 * PAGE_SIZE)?;
+/// let v = mm.vma_lookup(a).unwrap();
+/// assert_eq!((v.len(), v.pgoff(), v.file().map(|f| f.name())), (4 * PAGE_SIZE, 2, Some("/lib/x.so")));
+/// assert_eq!(v.flags().perms(), "r--p");
+/// assert!(!v.is_anonymous());
+/// # Ok::<(), MmError>(())
+/// ```
 pub struct Vma {
-    id: u64,
     mm_id: AtomicU64,
     start: AtomicU64,
     end: AtomicU64,
     pgoff: AtomicU64,
     flags: AtomicU64,
     file: Option<FileRef>,
+    // Set by the first write fault (possibly racing another under the mmap read lock), a
+    // merge or fork; cleared when mremap's MREMAP_DONTUNMAP moves the whole VMA's pages
+    // away (`unlink_anon_vmas`). `has_anon` mirrors it so that the common "none" answer
+    // (fork of untouched memory) takes no lock.
     anon: Mutex<Option<Arc<AnonVma>>>,
+    has_anon: AtomicBool,
     pub(crate) lock: VmaLock,
     faults: AtomicU64,
     tracker: Option<Arc<VmaTracker>>,
     origin: u64,
+}
+
+/// The fields a new VMA starts with (`vm_area_alloc` + `vma_set_range` + flags + file).
+pub(crate) struct VmaInit {
+    pub mm_id: u64,
+    pub start: u64,
+    pub end: u64,
+    pub flags: VmFlags,
+    pub pgoff: u64,
+    pub file: Option<FileRef>,
+    pub anon: Option<Arc<AnonVma>>,
+    /// Born attached and write-locked in this write period of the given mm sequence (a
+    /// fork child's copy, stored straight into the child's private tree).
+    pub attached_locked: Option<u64>,
+}
+
+impl VmaInit {
+    fn fill(self, v: &mut Vma) {
+        debug_assert!(
+            self.start < self.end && self.start % PAGE_SIZE == 0 && self.end % PAGE_SIZE == 0
+        );
+        *v.mm_id.get_mut() = self.mm_id;
+        *v.start.get_mut() = self.start;
+        *v.end.get_mut() = self.end;
+        *v.pgoff.get_mut() = self.pgoff;
+        *v.flags.get_mut() = self.flags.bits();
+        v.file = self.file;
+        *v.has_anon.get_mut() = self.anon.is_some();
+        *v.anon.get_mut().unwrap_or_else(|e| e.into_inner()) = self.anon;
+        v.lock = match self.attached_locked {
+            Some(seq) => VmaLock::attached_locked(seq),
+            None => VmaLock::new(),
+        };
+        *v.faults.get_mut() = 0;
+        v.tracker = None;
+        v.origin = 0;
+    }
+
+    fn build(self) -> Vma {
+        let mut v = Vma {
+            mm_id: AtomicU64::new(0),
+            start: AtomicU64::new(0),
+            end: AtomicU64::new(0),
+            pgoff: AtomicU64::new(0),
+            flags: AtomicU64::new(0),
+            file: None,
+            anon: Mutex::new(None),
+            has_anon: AtomicBool::new(false),
+            lock: VmaLock::new(),
+            faults: AtomicU64::new(0),
+            tracker: None,
+            origin: 0,
+        };
+        self.fill(&mut v);
+        v
+    }
+}
+
+/// The VMA cache (`vm_area_cachep`): VMA objects an exited mm gave back, reused by later
+/// allocations instead of going to the allocator. Filled and drained in batches (one lock
+/// per exit and per fork), bounded so an idle cache holds at most a few MiB.
+static VMA_CACHE: Mutex<Vec<Arc<Vma>>> = Mutex::new(Vec::new());
+const VMA_CACHE_MAX: usize = 1 << 15;
+
+/// VMA objects taken from the cache in one batch, for one fork.
+pub(crate) struct VmaAlloc {
+    spare: Vec<Arc<Vma>>,
+}
+
+impl VmaAlloc {
+    /// Up to `n` cached objects (fewer if the cache has fewer).
+    pub(crate) fn take(n: usize) -> VmaAlloc {
+        let mut c = VMA_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let at = c.len().saturating_sub(n);
+        VmaAlloc {
+            spare: c.split_off(at),
+        }
+    }
+
+    /// A VMA with these fields: a cached object if one is free, else a new allocation.
+    pub(crate) fn alloc(&mut self, init: VmaInit) -> Arc<Vma> {
+        while let Some(mut v) = self.spare.pop() {
+            // Only an object nobody else holds may be reused (it stays valid for whoever
+            // still has a handle on it, so those are simply left to them).
+            if let Some(m) = Arc::get_mut(&mut v) {
+                init.fill(m);
+                return v;
+            }
+        }
+        Arc::new(init.build())
+    }
+}
+
+impl Drop for VmaAlloc {
+    fn drop(&mut self) {
+        recycle(std::mem::take(&mut self.spare));
+    }
+}
+
+/// Give VMA objects back to the cache (beyond its bound they are freed).
+pub(crate) fn recycle(mut vmas: Vec<Arc<Vma>>) {
+    if vmas.is_empty() {
+        return;
+    }
+    let mut c = VMA_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let room = VMA_CACHE_MAX.saturating_sub(c.len());
+    if vmas.len() > room {
+        let extra = vmas.split_off(room);
+        c.append(&mut vmas);
+        drop(c);
+        drop(extra);
+    } else {
+        c.append(&mut vmas);
+    }
+}
+
+/// Number of VMA objects in the cache (tests).
+pub fn vma_cache_len() -> usize {
+    VMA_CACHE.lock().unwrap_or_else(|e| e.into_inner()).len()
 }
 
 impl Vma {
@@ -198,60 +384,82 @@ impl Vma {
         pgoff: u64,
         file: Option<FileRef>,
     ) -> Vma {
-        debug_assert!(start < end && start % PAGE_SIZE == 0 && end % PAGE_SIZE == 0);
-        Vma {
-            id: next_id(),
-            mm_id: AtomicU64::new(mm_id),
-            start: AtomicU64::new(start),
-            end: AtomicU64::new(end),
-            pgoff: AtomicU64::new(pgoff),
-            flags: AtomicU64::new(flags),
+        VmaInit {
+            mm_id,
+            start,
+            end,
+            flags,
+            pgoff,
             file,
-            anon: Mutex::new(None),
-            lock: VmaLock::new(),
-            faults: AtomicU64::new(0),
-            tracker: None,
-            origin: 0,
+            anon: None,
+            attached_locked: None,
         }
+        .build()
     }
 
     /// `vm_area_dup`: copy the fields, fresh (detached) lock state.
     pub(crate) fn dup(&self) -> Vma {
-        let v = Vma::new(
-            self.mm_id(),
-            self.start(),
-            self.end(),
-            self.flags(),
-            self.pgoff(),
-            self.file.clone(),
-        );
-        *v.anon.lock().unwrap() = self.anon_vma();
-        v
+        VmaInit {
+            mm_id: self.mm_id(),
+            start: self.start(),
+            end: self.end(),
+            flags: self.flags(),
+            pgoff: self.pgoff(),
+            file: self.file.clone(),
+            anon: self.anon_vma(),
+            attached_locked: None,
+        }
+        .build()
     }
 
-    /// Copy for a fork child (`vm_area_dup` + `anon_vma_fork`/WIPEONFORK + clear mlock).
-    pub(crate) fn dup_for_fork(&self, child_mm: u64, tracker: Option<&Arc<VmaTracker>>) -> Vma {
-        let mut v = self.dup();
-        v.mm_id.store(child_mm, Ordering::Relaxed);
+    /// Copy for a fork child (`vm_area_dup` + `anon_vma_fork`/WIPEONFORK + clear mlock),
+    /// attached and write-locked in the child's (private) write period `child_seq`.
+    pub(crate) fn dup_for_fork(
+        &self,
+        alloc: &mut VmaAlloc,
+        child_mm: u64,
+        child_seq: u64,
+        tracker: Option<&Arc<VmaTracker>>,
+    ) -> Arc<Vma> {
         let f = self.flags();
-        v.flags.store(f & !VM_LOCKED_MASK, Ordering::Relaxed);
-        let anon = if f & VM_WIPEONFORK != 0 {
+        let anon = if f.contains(VmFlags::WIPEONFORK) {
             None
         } else {
-            self.anon_vma().map(|a| AnonVma::fork(&a))
+            self.anon_vma().as_ref().map(AnonVma::fork)
         };
-        *v.anon.get_mut().unwrap() = anon;
-        if let Some(t) = tracker {
-            t.copied(self.start());
-            v.tracker = Some(t.clone());
-            v.origin = self.start();
+        let init = VmaInit {
+            mm_id: child_mm,
+            start: self.start(),
+            end: self.end(),
+            flags: f & !VmFlags::LOCKED_MASK,
+            pgoff: self.pgoff(),
+            file: self.file.clone(),
+            anon,
+            attached_locked: Some(child_seq),
+        };
+        match tracker {
+            None => alloc.alloc(init),
+            Some(t) => {
+                // Tracked copies count their frees, so they never go through the cache.
+                let mut v = init.build();
+                t.copied(self.start());
+                v.tracker = Some(t.clone());
+                v.origin = self.start();
+                Arc::new(v)
+            }
         }
-        v
     }
 
-    /// Unique object identity (the "pointer").
+    /// Whether teardown may skip detaching this VMA and hand it to the cache: nobody else
+    /// holds it (so nobody can see it detached or not) and it is not tracked.
+    pub(crate) fn recyclable(this: &Arc<Vma>) -> bool {
+        this.tracker.is_none() && Arc::strong_count(this) == 1
+    }
+
+    /// Object identity: its address, like the kernel's `struct vm_area_struct *` (an
+    /// address is reused once the VMA was freed or went back to the cache).
     pub fn id(&self) -> u64 {
-        self.id
+        self as *const Vma as u64
     }
     /// Identity of the owning mm (`vm_mm`).
     pub fn mm_id(&self) -> u64 {
@@ -283,7 +491,7 @@ impl Vma {
     }
     /// `VM_*` flags.
     pub fn flags(&self) -> VmFlags {
-        self.flags.load(Ordering::Acquire)
+        VmFlags::from_bits_retain(self.flags.load(Ordering::Acquire))
     }
     /// Backing file, if any.
     pub fn file(&self) -> Option<&FileRef> {
@@ -295,7 +503,10 @@ impl Vma {
     }
     /// The anon_vma, if the VMA has been write-faulted (or inherited one).
     pub fn anon_vma(&self) -> Option<Arc<AnonVma>> {
-        self.anon.lock().unwrap().clone()
+        if !self.has_anon.load(Ordering::Acquire) {
+            return None;
+        }
+        self.anon.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
     /// Whether attached to an mm tree (`vm_refcnt != 0`).
     pub fn is_attached(&self) -> bool {
@@ -328,17 +539,28 @@ impl Vma {
         self.pgoff.store(v, Ordering::Release)
     }
     pub(crate) fn set_flags(&self, v: VmFlags) {
-        self.flags.store(v, Ordering::Release)
+        self.flags.store(v.bits(), Ordering::Release)
     }
+    /// Give the VMA an anon_vma if it has none yet (merges, `dup_anon_vma`).
     pub(crate) fn set_anon(&self, a: Option<Arc<AnonVma>>) {
-        *self.anon.lock().unwrap() = a;
+        if let Some(a) = a {
+            self.set_anon_if_none(a);
+        }
     }
     /// Set the anon_vma if still unset (`anon_vma_prepare`'s locked re-check).
     pub(crate) fn set_anon_if_none(&self, a: Arc<AnonVma>) {
-        let mut g = self.anon.lock().unwrap();
+        let mut g = self.anon.lock().unwrap_or_else(|e| e.into_inner());
         if g.is_none() {
             *g = Some(a);
+            self.has_anon.store(true, Ordering::Release);
         }
+    }
+    /// `unlink_anon_vmas`: the VMA has no anon_vma any more (the next write fault makes a
+    /// new one).
+    pub(crate) fn clear_anon(&self) {
+        let mut g = self.anon.lock().unwrap_or_else(|e| e.into_inner());
+        *g = None;
+        self.has_anon.store(false, Ordering::Release);
     }
     pub(crate) fn count_fault(&self) {
         self.faults.fetch_add(1, Ordering::Relaxed);
@@ -380,10 +602,10 @@ impl fmt::Debug for Vma {
         write!(
             f,
             "Vma#{}[{:#x}-{:#x} {} flags={:#x} pgoff={:#x}{}{}]",
-            self.id,
+            self.id(),
             self.start(),
             self.end(),
-            perms_string(self.flags()),
+            self.flags().perms(),
             self.flags(),
             self.pgoff(),
             match &self.file {

@@ -1,7 +1,6 @@
 //! Faults racing with address-space changes. Every loop is bounded by a count of
 //! operations (no timing thresholds).
 
-use maple_mm::rng::XorShift;
 use maple_mm::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -24,12 +23,12 @@ fn faults_on_untouched_vmas_never_fall_back_nor_get_the_wrong_vma() {
         for t in 0..2u64 {
             let (mm, starts, ids, done, total) = (&mm, &starts, &ids, &done, &total);
             s.spawn(move || {
-                let mut rng = XorShift::new(t);
+                let mut rng = fastrand::Rng::with_seed(t);
                 let mut n = 0u64;
                 while !(done.load(Ordering::Acquire) && n >= MIN_FAULTS) {
-                    let i = rng.below(starts.len() as u64) as usize;
-                    let addr = starts[i] + rng.below(8) * P;
-                    let acc = if rng.chance(50) {
+                    let i = rng.u64(..starts.len() as u64) as usize;
+                    let addr = starts[i] + rng.u64(..8) * P;
+                    let acc = if rng.u8(..100) < 50 {
                         Access::Read
                     } else {
                         Access::Write
@@ -45,7 +44,7 @@ fn faults_on_untouched_vmas_never_fall_back_nor_get_the_wrong_vma() {
         }
         let (mm, done) = (&mm, &done);
         s.spawn(move || {
-            let mut rng = XorShift::new(77);
+            let mut rng = fastrand::Rng::with_seed(77);
             for _ in 0..WRITER_OPS {
                 faults::writer_step(mm, &mut rng);
             }
@@ -82,10 +81,10 @@ fn read_locked_vma_is_stable_while_writer_changes_it() {
         for t in 0..2u64 {
             let (mm, done, locked) = (&mm, &done, &locked);
             s.spawn(move || {
-                let mut rng = XorShift::new(t + 10);
+                let mut rng = fastrand::Rng::with_seed(t + 10);
                 let mut n = 0u64;
                 while !(done.load(Ordering::Acquire) && n >= 500) {
-                    let addr = a + rng.below(16) * P;
+                    let addr = a + rng.u64(..16) * P;
                     if let Some(g) = mm.lock_vma_under_rcu(addr) {
                         let snap = (g.start(), g.end(), g.flags(), g.pgoff());
                         assert!(g.contains(addr));
@@ -112,16 +111,16 @@ fn read_locked_vma_is_stable_while_writer_changes_it() {
         }
         let (mm, done) = (&mm, &done);
         s.spawn(move || {
-            let mut rng = XorShift::new(5);
+            let mut rng = fastrand::Rng::with_seed(5);
             for _ in 0..WRITER_OPS {
-                let off = rng.below(16) * P;
-                let len = rng.range(1, 4) * P;
-                match rng.below(3) {
+                let off = rng.u64(..16) * P;
+                let len = rng.u64(1..=4) * P;
+                match rng.u64(..3) {
                     0 => {
                         let _ = mm.mprotect(
                             a + off,
                             len,
-                            if rng.chance(50) {
+                            if rng.u8(..100) < 50 {
                                 PROT_READ
                             } else {
                                 PROT_READ | PROT_WRITE
@@ -158,10 +157,10 @@ fn faults_racing_with_unmap_resolve_to_covering_vma_or_maperr() {
     std::thread::scope(|s| {
         let (mm2, done2) = (&mm, &done);
         s.spawn(move || {
-            let mut rng = XorShift::new(3);
+            let mut rng = fastrand::Rng::with_seed(3);
             let mut n = 0u64;
             while !(done2.load(Ordering::Acquire) && n >= MIN_FAULTS) {
-                let addr = a + rng.below(8) * P;
+                let addr = a + rng.u64(..8) * P;
                 match mm2.fault(addr, Access::Write) {
                     Ok(info) => assert!(info.start <= addr && addr < info.end),
                     Err(e) => assert!(matches!(e, FaultError::MapErr | FaultError::AccErr)),
@@ -203,10 +202,10 @@ fn fork_while_faulting_keeps_both_sides_consistent() {
     std::thread::scope(|s| {
         let (mm2, starts2, done2) = (&mm, &starts, &done);
         s.spawn(move || {
-            let mut rng = XorShift::new(9);
+            let mut rng = fastrand::Rng::with_seed(9);
             let mut n = 0u64;
             while !(done2.load(Ordering::Acquire) && n >= 500) {
-                let addr = starts2[rng.below(8) as usize];
+                let addr = starts2[rng.u64(..8) as usize];
                 let info = mm2.fault(addr, Access::Write).unwrap();
                 assert!(info.start <= addr && addr < info.end);
                 n += 1;

@@ -17,8 +17,8 @@ fn spawn_layout_has_21_plus_extra_unmerged_vmas() {
         assert_eq!(extra_vmas.len(), extra);
         for w in extra_vmas.windows(2) {
             assert_ne!(
-                w[0].flags() & VM_WRITE,
-                w[1].flags() & VM_WRITE,
+                w[0].flags() & VmFlags::WRITE,
+                w[1].flags() & VmFlags::WRITE,
                 "neighbours alternate"
             );
         }

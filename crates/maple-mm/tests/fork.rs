@@ -1,7 +1,6 @@
 //! fork: the three strategies build identical children; failure at every VMA is cleaned
 //! up exactly; the parent is never changed.
 
-use maple_mm::rng::XorShift;
 use maple_mm::*;
 use std::sync::Arc;
 
@@ -11,20 +10,20 @@ const P: u64 = PAGE_SIZE;
 /// fork-related advice and locked mappings.
 fn random_mm(seed: u64) -> Mm {
     let mm = Mm::new();
-    let mut rng = XorShift::new(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let files = [
         File::new("/lib/a.so", true, true),
         File::new("/lib/b.so", true, false),
     ];
     let lo = 0x1000_0000u64;
     for _ in 0..300 {
-        let a = lo + rng.below(2048) * P;
-        let len = rng.range(1, 32) * P;
+        let a = lo + rng.u64(..2048) * P;
+        let len = rng.u64(1..=32) * P;
         let prot =
-            [PROT_NONE, PROT_READ, PROT_WRITE, PROT_READ | PROT_WRITE][rng.below(4) as usize];
-        match rng.below(10) {
+            [PROT_NONE, PROT_READ, PROT_WRITE, PROT_READ | PROT_WRITE][rng.u64(..4) as usize];
+        match rng.u64(..10) {
             0..=2 => {
-                let extra = if rng.chance(10) { MAP_LOCKED } else { 0 };
+                let extra = if rng.u8(..100) < 10 { MAP_LOCKED } else { 0 };
                 let _ = mm.mmap(
                     a,
                     len,
@@ -35,8 +34,8 @@ fn random_mm(seed: u64) -> Mm {
                 );
             }
             3 => {
-                let f = &files[rng.below(2) as usize];
-                let ty = if rng.chance(50) {
+                let f = &files[rng.u64(..2) as usize];
+                let ty = if rng.u8(..100) < 50 {
                     MAP_SHARED
                 } else {
                     MAP_PRIVATE
@@ -47,7 +46,7 @@ fn random_mm(seed: u64) -> Mm {
                     prot & !PROT_WRITE,
                     ty | MAP_FIXED,
                     Some(f),
-                    rng.below(64) * P,
+                    rng.u64(..64) * P,
                 );
             }
             4 => {
@@ -58,7 +57,7 @@ fn random_mm(seed: u64) -> Mm {
             }
             6 => {
                 let adv = [MADV_DONTFORK, MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK]
-                    [rng.below(4) as usize];
+                    [rng.u64(..4) as usize];
                 let _ = mm.madvise(a, len, adv);
             }
             _ => {
@@ -79,11 +78,11 @@ fn expected_child(parent: &Mm) -> Vec<VmaInfo> {
     parent
         .vmas()
         .iter()
-        .filter(|v| v.flags() & VM_DONTCOPY == 0)
+        .filter(|v| !v.flags().contains(VmFlags::DONTCOPY))
         .map(|v| {
             let mut i = v.info();
-            i.flags &= !VM_LOCKED_MASK;
-            i.anon = if v.flags() & VM_WIPEONFORK != 0 {
+            i.flags &= !VmFlags::LOCKED_MASK;
+            i.anon = if v.flags().contains(VmFlags::WIPEONFORK) {
                 None
             } else {
                 v.anon_vma().map(|a| AnonInfo {
@@ -183,7 +182,7 @@ fn hundred_vmas() -> Mm {
     mm.madvise(v[60].start(), v[60].len(), MADV_DONTFORK)
         .unwrap();
     for i in [10, 40, 41, 70] {
-        if v[i].flags() & VM_WRITE != 0 {
+        if v[i].flags().contains(VmFlags::WRITE) {
             mm.touch(v[i].start()).unwrap();
         }
     }
@@ -206,7 +205,7 @@ fn fork_failure_at_every_vma_every_strategy() {
             let r = parent.fork_with(s, &opts);
             let copied = pv[..k.min(pv.len())]
                 .iter()
-                .filter(|v| v.flags() & VM_DONTCOPY == 0)
+                .filter(|v| !v.flags().contains(VmFlags::DONTCOPY))
                 .count();
             if k == pv.len() {
                 let child = r.expect("no failure point");
@@ -216,7 +215,7 @@ fn fork_failure_at_every_vma_every_strategy() {
                 assert_eq!(r.err(), Some(MmError::NoMem), "{} k={k}", s.name());
             }
             for (i, v) in pv.iter().enumerate() {
-                let want = if i < k && v.flags() & VM_DONTCOPY == 0 {
+                let want = if i < k && !v.flags().contains(VmFlags::DONTCOPY) {
                     [1, 1, 1]
                 } else {
                     [0, 0, 0]

@@ -40,19 +40,3 @@ fn protocol_states() {
     assert!(!l.start_read_locked());
     assert_eq!(REFCNT_LIMIT, EXCLUDE_READERS - 1);
 }
-
-#[test]
-fn xorshift_is_deterministic() {
-    use maple_mm::rng::XorShift;
-    let (mut a, mut b, mut c) = (XorShift::new(1), XorShift::new(1), XorShift::new(2));
-    let x: Vec<u64> = (0..8).map(|_| a.next_u64()).collect();
-    let y: Vec<u64> = (0..8).map(|_| b.next_u64()).collect();
-    let z: Vec<u64> = (0..8).map(|_| c.next_u64()).collect();
-    assert_eq!(x, y);
-    assert_ne!(x, z);
-    for _ in 0..1000 {
-        let r = a.range(3, 7);
-        assert!((3..=7).contains(&r));
-        assert!(a.below(5) < 5);
-    }
-}

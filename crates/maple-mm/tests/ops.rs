@@ -4,8 +4,8 @@
 use maple_mm::*;
 
 const P: u64 = PAGE_SIZE;
-const ANON: u32 = MAP_PRIVATE | MAP_ANONYMOUS;
-const RW: u32 = PROT_READ | PROT_WRITE;
+const ANON: i32 = MAP_PRIVATE | MAP_ANONYMOUS;
+const RW: i32 = PROT_READ | PROT_WRITE;
 
 fn ok(mm: &Mm) {
     mm.validate().unwrap();
@@ -29,7 +29,12 @@ fn topdown_placement_and_merge() {
     assert_eq!(v.pgoff(), b >> PAGE_SHIFT);
     assert_eq!(
         v.flags(),
-        VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT
+        VmFlags::READ
+            | VmFlags::WRITE
+            | VmFlags::MAYREAD
+            | VmFlags::MAYWRITE
+            | VmFlags::MAYEXEC
+            | VmFlags::ACCOUNT
     );
     let c = mm.counters();
     assert_eq!((c.total_vm, c.data_vm, c.committed), (20, 20, 20));
@@ -224,7 +229,7 @@ fn mprotect_splits_merges_and_errors() {
     assert_eq!(
         mm.map_count(),
         1,
-        "untouched: VM_ACCOUNT dropped, all three merge"
+        "untouched: VmFlags::ACCOUNT dropped, all three merge"
     );
     assert_eq!(mm.counters().committed, 0);
     // A touched VMA keeps VM_ACCOUNT, so it no longer matches its neighbours.
@@ -245,13 +250,14 @@ fn mprotect_splits_merges_and_errors() {
         mm.mprotect(a + 8 * P, 6 * P, PROT_NONE),
         Err(MmError::NoMem)
     );
+    assert!(!mm
+        .vma_lookup(a + 8 * P)
+        .unwrap()
+        .flags()
+        .intersects(VmFlags::ACCESS));
     assert_eq!(
-        mm.vma_lookup(a + 8 * P).unwrap().flags() & VM_ACCESS_FLAGS,
-        0
-    );
-    assert_eq!(
-        mm.vma_lookup(a + 12 * P).unwrap().flags() & VM_READ,
-        VM_READ
+        mm.vma_lookup(a + 12 * P).unwrap().flags() & VmFlags::READ,
+        VmFlags::READ
     );
     // VM_MAYWRITE missing → -EACCES.
     let ro = File::new("/etc/ro", true, false);
@@ -327,7 +333,11 @@ fn file_mappings_merge_on_contiguous_offsets() {
         6,
         "shared anonymous mappings each get their own shmem file"
     );
-    assert_eq!(mm.vma_lookup(s1).unwrap().flags() & VM_ACCOUNT, 0);
+    assert!(!mm
+        .vma_lookup(s1)
+        .unwrap()
+        .flags()
+        .contains(VmFlags::ACCOUNT));
     ok(&mm);
 }
 
@@ -407,13 +417,25 @@ fn madvise_fork_flags() {
     mm.mmap(a, 10 * P, RW, ANON | MAP_FIXED, None, 0).unwrap();
     mm.madvise(a + 2 * P, 2 * P, MADV_DONTFORK).unwrap();
     assert_eq!(mm.map_count(), 3);
-    assert_ne!(mm.vma_lookup(a + 2 * P).unwrap().flags() & VM_DONTCOPY, 0);
+    assert!(mm
+        .vma_lookup(a + 2 * P)
+        .unwrap()
+        .flags()
+        .contains(VmFlags::DONTCOPY));
     mm.madvise(a + 2 * P, 2 * P, MADV_DOFORK).unwrap();
     assert_eq!(mm.map_count(), 1);
     mm.madvise(a, 10 * P, MADV_WIPEONFORK).unwrap();
-    assert_ne!(mm.vma_lookup(a).unwrap().flags() & VM_WIPEONFORK, 0);
+    assert!(mm
+        .vma_lookup(a)
+        .unwrap()
+        .flags()
+        .contains(VmFlags::WIPEONFORK));
     mm.madvise(a, 10 * P, MADV_KEEPONFORK).unwrap();
-    assert_eq!(mm.vma_lookup(a).unwrap().flags() & VM_WIPEONFORK, 0);
+    assert!(!mm
+        .vma_lookup(a)
+        .unwrap()
+        .flags()
+        .contains(VmFlags::WIPEONFORK));
     // Hole: applied to the mapped part, then -ENOMEM.
     mm.mmap(a + 12 * P, 2 * P, RW, ANON | MAP_FIXED, None, 0)
         .unwrap();
@@ -421,8 +443,16 @@ fn madvise_fork_flags() {
         mm.madvise(a + 8 * P, 6 * P, MADV_DONTFORK),
         Err(MmError::NoMem)
     );
-    assert_ne!(mm.vma_lookup(a + 12 * P).unwrap().flags() & VM_DONTCOPY, 0);
-    assert_ne!(mm.vma_lookup(a + 8 * P).unwrap().flags() & VM_DONTCOPY, 0);
+    assert!(mm
+        .vma_lookup(a + 12 * P)
+        .unwrap()
+        .flags()
+        .contains(VmFlags::DONTCOPY));
+    assert!(mm
+        .vma_lookup(a + 8 * P)
+        .unwrap()
+        .flags()
+        .contains(VmFlags::DONTCOPY));
     // WIPEONFORK needs private anonymous memory.
     let s = mm
         .mmap(
@@ -503,7 +533,11 @@ fn stack_guard_gap_and_thp_alignment() {
             0,
         )
         .unwrap();
-    assert_ne!(mm.vma_lookup(s).unwrap().flags() & VM_GROWSDOWN, 0);
+    assert!(mm
+        .vma_lookup(s)
+        .unwrap()
+        .flags()
+        .contains(VmFlags::GROWSDOWN));
     let a = mm.mmap(0, 4 * P, RW, ANON, None, 0).unwrap();
     assert!(a + 4 * P <= s - gap, "placement keeps the stack guard gap");
     assert_eq!(a + 4 * P, s - gap);
@@ -598,14 +632,14 @@ fn proc_maps_round_trip() {
     let mm = Mm::from_proc_maps(spawn::BASE_LAYOUT).unwrap();
     assert_eq!(mm.map_count(), spawn::BASE_VMAS);
     let again = Mm::from_proc_maps(&mm.maps()).unwrap();
-    let strip = |m: &Mm| -> Vec<(u64, u64, u64)> {
+    let strip = |m: &Mm| -> Vec<(u64, u64, VmFlags)> {
         m.vmas()
             .iter()
             .map(|v| {
                 (
                     v.start(),
                     v.end(),
-                    v.flags() & (VM_ACCESS_FLAGS | VM_SHARED),
+                    v.flags() & (VmFlags::ACCESS | VmFlags::SHARED),
                 )
             })
             .collect()
@@ -623,10 +657,11 @@ fn proc_maps_round_trip() {
         lib2.file().unwrap().id(),
         "same inode, same file"
     );
-    assert_ne!(
-        mm.vma_lookup(0x7ffffffde000).unwrap().flags() & VM_GROWSDOWN,
-        0
-    );
+    assert!(mm
+        .vma_lookup(0x7ffffffde000)
+        .unwrap()
+        .flags()
+        .contains(VmFlags::GROWSDOWN));
     assert_eq!(mm.brk_value(), 0x55555557a000);
     assert_eq!(
         Mm::from_proc_maps("10000-12000 rw-p 0 00:00 0\n11000-13000 rw-p 0 00:00 0").err(),
@@ -698,8 +733,11 @@ fn parse_maps_line_fields() {
     let anon = parse_maps_line("10000-11000 rw-p 00000000 00:00 0").unwrap();
     assert_eq!(anon.path, "");
     assert_eq!(parse_maps_line("10000-11000 rw-p"), Err(MmError::Inval));
-    assert_eq!(perms_string(VM_READ | VM_EXEC | VM_MAYSHARE), "r-xs");
-    assert_eq!(perms_string(VM_WRITE), "-w-p");
+    assert_eq!(
+        (VmFlags::READ | VmFlags::EXEC | VmFlags::MAYSHARE).perms(),
+        "r-xs"
+    );
+    assert_eq!((VmFlags::WRITE).perms(), "-w-p");
 }
 
 #[test]
@@ -711,4 +749,23 @@ fn find_vma_and_lookup() {
     assert!(mm.vma_lookup(0x100).is_none());
     assert!(mm.find_vma(0x1000_0000 + 2 * P).is_none());
     let _r = mm.mmap_read_lock();
+}
+
+#[test]
+fn special_mappings_cannot_be_split() {
+    let mm = Mm::from_proc_maps(
+        "7ffff7fbd000-7ffff7fc1000 r--p 00000000 00:00 0  [vvar]\n\
+         7ffff7fc1000-7ffff7fc3000 r-xp 00000000 00:00 0  [vdso]\n",
+    )
+    .unwrap();
+    let vdso = 0x7ffff7fc1000;
+    assert_eq!(mm.munmap(vdso, P), Err(MmError::Inval));
+    assert_eq!(
+        mm.mmap(vdso + P, P, PROT_READ, ANON | MAP_FIXED, None, 0),
+        Err(MmError::Inval)
+    );
+    // Unmapping it whole needs no split.
+    assert_eq!(mm.munmap(vdso, 2 * P), Ok(()));
+    assert_eq!(mm.map_count(), 1);
+    ok(&mm);
 }
