@@ -483,6 +483,12 @@ impl NodePtr {
         i
     }
 
+    /// The first `n` pivot words.
+    #[inline]
+    fn pivot_words(&self, n: usize) -> &[AtomicPtr<()>] {
+        &self.node().data[..n]
+    }
+
     /// The slot holding `index` and the last used slot, in one scan of the pivots.
     #[inline]
     pub(crate) fn offset_and_end(self, shape: Shape, index: u64, max: u64) -> (usize, usize) {
@@ -490,13 +496,14 @@ impl NodePtr {
             let end = self.meta().0;
             return (self.offset_of(shape, index).min(end), end);
         }
-        let n = shape.pivots();
+        let pivots = self.pivot_words(shape.pivots());
+        let value = |i: usize| pivots[i].load(Ordering::Relaxed).addr() as u64;
         let mut i = 0;
-        while i < n && self.pivot(i) < index {
+        while i < pivots.len() && value(i) < index {
             i += 1;
         }
         let offset = i;
-        while i < n && self.pivot(i) < max {
+        while i < pivots.len() && value(i) < max {
             i += 1;
         }
         (offset.min(i), i)

@@ -154,15 +154,21 @@ impl RawTree {
             return Some(None);
         };
         loop {
-            let (leaf, shape) = (enode.is_leaf(), enode.shape());
             let node = enode.node();
+            if enode.is_leaf() {
+                // Leaves are always range nodes: the scan is compiled for their 15 pivots.
+                let offset = node.offset_of(Shape::Range, index);
+                let word = node.slot(Shape::Range, offset);
+                if check_dead && node.is_dead() {
+                    return None;
+                }
+                return Some(Some((node, offset, word)));
+            }
+            let shape = enode.shape();
             let offset = node.offset_of(shape, index);
             let word = node.slot(shape, offset);
             if check_dead && node.is_dead() {
                 return None;
-            }
-            if leaf {
-                return Some(Some((node, offset, word)));
             }
             enode = Enode::from_word(word)?;
             enode.prefetch();

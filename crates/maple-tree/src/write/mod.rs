@@ -167,7 +167,7 @@ impl RawTree {
             (first, last)
         };
         // The right end's path, when it is not in the left end's leaf.
-        let right = (last > left.leaf().max).then(|| self.path_to(last));
+        let mut right = (last > left.leaf().max).then(|| self.path_to(last));
         if right.is_none() {
             // SAFETY: forwarded from the caller.
             if let Some(old) = unsafe { self.try_exact_fit(&left, first, last, word, ctx) } {
@@ -183,8 +183,9 @@ impl RawTree {
             asked_first,
             word,
         };
+        let mut span = SpanWrite::new(self, ctx, root, &mut left, &mut right, store);
         // SAFETY: forwarded from the caller.
-        unsafe { SpanWrite::new(self, ctx, root, left, right, store).run() }
+        unsafe { span.run() }
     }
 
     /// The tree is empty: one leaf with at most three slots.

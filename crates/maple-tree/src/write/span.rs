@@ -50,9 +50,10 @@ pub(crate) struct SpanWrite<'a> {
     /// The shape of the tree's internal nodes.
     internal: Shape,
     root: Enode,
-    /// The span's left end at every level, and its right end when it is elsewhere.
-    left: Path,
-    right: Option<Path>,
+    /// The span's left end at every level, and its right end when it is elsewhere (borrowed
+    /// from the caller: paths are large, and the write never moves them).
+    left: &'a mut Path,
+    right: &'a mut Option<Path>,
     /// The current level's pieces: what replaces the span.
     pieces: Pieces,
     /// The level being rebuilt (0 is the root).
@@ -86,8 +87,8 @@ impl<'a> SpanWrite<'a> {
         tree: &'a RawTree,
         ctx: &'a WriteCtx<'a>,
         root: Enode,
-        left: Path,
-        right: Option<Path>,
+        left: &'a mut Path,
+        right: &'a mut Option<Path>,
         store: Store,
     ) -> Self {
         SpanWrite {
@@ -114,7 +115,7 @@ impl<'a> SpanWrite<'a> {
     ///
     /// # Safety
     /// As [`RawTree::write`]: the caller is the tree's only writer.
-    pub(crate) unsafe fn run(mut self) -> Result<Word, Error> {
+    pub(crate) unsafe fn run(&mut self) -> Result<Word, Error> {
         self.gather_leaves();
         // SAFETY: every step below relies on the caller being the only writer.
         match unsafe { self.rebuild() } {
@@ -129,7 +130,7 @@ impl<'a> SpanWrite<'a> {
 
     /// The path to the span's right end.
     fn right_end(&self) -> &Path {
-        self.right.as_ref().unwrap_or(&self.left)
+        self.right.as_ref().unwrap_or(self.left)
     }
 
     /// Leaf pieces: what survives of the leaves holding `first` and `last`, around the new
@@ -284,7 +285,7 @@ impl<'a> SpanWrite<'a> {
         }
         self.pieces.push_node(&nf);
         self.retired.nodes.push(nf.node);
-        self.right = Some(neighbour);
+        *self.right = Some(neighbour);
         if leaf {
             self.pieces.coalesce_empty();
         }
@@ -330,7 +331,7 @@ impl<'a> SpanWrite<'a> {
         if self.tree.kind == crate::TreeKind::Alloc {
             self.left.at_mut(d).node = node.ptr();
             // SAFETY: the only writer; the path now runs through the node.
-            unsafe { gap::update_upwards(&self.left, d) };
+            unsafe { gap::update_upwards(self.left, d) };
         }
         Ok(())
     }
@@ -549,7 +550,7 @@ impl<'a> SpanWrite<'a> {
     ///
     /// # Safety
     /// The caller is the tree's only writer, and the write was published.
-    unsafe fn publish(mut self) -> Word {
+    unsafe fn publish(&mut self) -> Word {
         for &(node, leaf) in &self.taken {
             if !leaf && !self.retired.nodes.contains(&node) {
                 let count = (0..self.internal.slots())
@@ -580,7 +581,7 @@ impl<'a> SpanWrite<'a> {
 
     /// Gives back every node the write took and drops what it cloned: nothing of it was
     /// published, so the tree is as it was.
-    fn roll_back(self) {
+    fn roll_back(&mut self) {
         for &(node, _) in &self.taken {
             // SAFETY: never linked into the tree.
             unsafe { node.free() };
