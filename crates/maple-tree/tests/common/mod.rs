@@ -6,7 +6,11 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
 
+use maple_tree::{Entry, Error, Value};
 use proptest::prelude::*;
 
 pub const MAX: u64 = u64::MAX;
@@ -53,7 +57,9 @@ impl Model {
         (*f, *l, *s)
     }
 
-    fn split_at(&mut self, at: u64) {
+    /// Splits the range holding `at` so that a range starts at `at` (what cutting an entry
+    /// at `at` does to the tree).
+    pub fn split_at(&mut self, at: u64) {
         if at == 0 {
             return;
         }
@@ -108,6 +114,152 @@ impl Model {
             .filter(|r| r.2 == Slot::Empty)
             .map(|(f, l, _)| (f, l))
     }
+
+    /// The occupied ranges (entries and zero entries) in order.
+    pub fn occupied(&self) -> impl DoubleEndedIterator<Item = (u64, u64, Slot)> + '_ {
+        self.ranges().filter(|r| r.2 != Slot::Empty)
+    }
+
+    /// The entries (not zero entries) as `(first, last, id)`, in order.
+    pub fn entries(&self) -> Vec<(u64, u64, u64)> {
+        self.ranges()
+            .filter_map(|(f, l, s)| s.val().map(|v| (f, l, v)))
+            .collect()
+    }
+
+    /// Entries meeting `[lo, hi]`, whole ranges (empty when `lo > hi`).
+    pub fn intersecting(&self, lo: u64, hi: u64) -> Vec<(u64, u64, u64)> {
+        if lo > hi {
+            return Vec::new();
+        }
+        let start = self.containing(lo).0;
+        self.map
+            .range(start..=hi)
+            .filter_map(|(f, (l, s))| s.val().map(|v| (*f, *l, v)))
+            .collect()
+    }
+
+    /// The empty ranges meeting `[lo, hi]`, clipped to it (what `gaps(lo..=hi)` yields).
+    pub fn gaps_in(&self, lo: u64, hi: u64) -> Vec<(u64, u64)> {
+        if lo > hi {
+            return Vec::new();
+        }
+        let start = self.containing(lo).0;
+        self.map
+            .range(start..=hi)
+            .filter(|(_, (_, s))| *s == Slot::Empty)
+            .map(|(f, (l, _))| ((*f).max(lo), (*l).min(hi)))
+            .collect()
+    }
+
+    /// Whether an occupied range (entry or zero entry) meets `[lo, hi]`.
+    pub fn meets_occupied(&self, lo: u64, hi: u64) -> bool {
+        let start = self.containing(lo).0;
+        self.map
+            .range(start..=hi)
+            .any(|(_, (_, s))| *s != Slot::Empty)
+    }
+
+    /// How many stored ranges hold entry `v`.
+    pub fn count_of(&self, v: u64) -> usize {
+        self.ranges().filter(|r| r.2 == Slot::Val(v)).count()
+    }
+
+    /// The model of a tree holding `entries` (disjoint, any order) and nothing else.
+    pub fn of_entries(entries: &[(u64, u64, u64)]) -> Model {
+        let mut m = Model::new();
+        for &(f, l, v) in entries {
+            m.store(f, l, Slot::Val(v));
+        }
+        m
+    }
+
+    fn fit_window(lo: u64, hi: u64, size: u64) -> Result<(), Error> {
+        if size == 0 || lo > hi || hi - lo < size - 1 {
+            return Err(Error::Invalid);
+        }
+        Ok(())
+    }
+
+    /// Brute-force `empty_area`: the lowest fitting part of a hole inside `[lo, hi]`.
+    pub fn fit_lowest(&self, lo: u64, hi: u64, size: u64) -> Result<(u64, u64), Error> {
+        Self::fit_window(lo, hi, size)?;
+        for (a, b) in self.gaps_in(lo, hi) {
+            if b - a >= size - 1 {
+                return Ok((a, a + (size - 1)));
+            }
+        }
+        Err(Error::Busy)
+    }
+
+    /// Brute-force `empty_area_rev`: the highest fitting part of a hole inside `[lo, hi]`.
+    pub fn fit_highest(&self, lo: u64, hi: u64, size: u64) -> Result<(u64, u64), Error> {
+        Self::fit_window(lo, hi, size)?;
+        for (a, b) in self.gaps_in(lo, hi).into_iter().rev() {
+            if b - a >= size - 1 {
+                return Ok((b - (size - 1), b));
+            }
+        }
+        Err(Error::Busy)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Entry types under test
+// ---------------------------------------------------------------------------------------
+
+/// Distinct entry ids: entries are made from a pool of this many.
+pub const POOL: usize = 8;
+
+/// An entry type the tests store: `Value` (no ownership) or `Arc<u64>` (counted: the pool's
+/// strong counts show leaks and double drops).
+pub trait Ent: Entry + Clone + Debug + PartialEq + std::hash::Hash + Send + Sync + 'static {
+    const COUNTED: bool;
+    fn mk(pool: &[Arc<u64>], v: u64) -> Self;
+    /// The id of an owned entry.
+    fn id(&self) -> u64;
+    /// The id of an entry as readers see it.
+    fn rid(r: Self::Ref<'_>) -> u64;
+}
+
+impl Ent for Value {
+    const COUNTED: bool = false;
+    fn mk(_: &[Arc<u64>], v: u64) -> Self {
+        Value::new(v)
+    }
+    fn id(&self) -> u64 {
+        self.get()
+    }
+    fn rid(r: Value) -> u64 {
+        r.get()
+    }
+}
+
+impl Ent for Arc<u64> {
+    const COUNTED: bool = true;
+    fn mk(pool: &[Arc<u64>], v: u64) -> Self {
+        pool[v as usize].clone()
+    }
+    fn id(&self) -> u64 {
+        **self
+    }
+    fn rid(r: maple_tree::ArcBorrow<'_, u64>) -> u64 {
+        *r
+    }
+}
+
+pub fn new_pool() -> Vec<Arc<u64>> {
+    (0..POOL as u64).map(Arc::new).collect()
+}
+
+/// A reader's `(range, entry)` as `(first, last, id)`.
+pub fn ent<E: Ent>(r: RangeInclusive<u64>, e: E::Ref<'_>) -> (u64, u64, u64) {
+    (*r.start(), *r.end(), E::rid(e))
+}
+
+/// An owned or mutably borrowed `(range, entry)` as `(first, last, id)`.
+pub fn own<E: Ent>(r: &RangeInclusive<u64>, e: &E) -> (u64, u64, u64) {
+    (*r.start(), *r.end(), e.id())
 }
 
 /// Keys over the whole index space, weighted towards the edges, the middle and powers of two,
