@@ -33,7 +33,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 mod common;
-use common::{ent, new_pool, own, Ent, Model, Slot, MAX, POOL};
+use common::{bounds_to_incl, drain_mixed, ent, new_pool, own, Ent, Model, Slot, MAX, POOL};
 
 // ---------------------------------------------------------------------------------------
 // Reference model
@@ -225,6 +225,9 @@ enum Op {
         collect: bool,
     },
     Clear,
+    /// Share the owned tree (`RcuMapleTree::from_tree`), store `v` over `a..=b` and erase at
+    /// `e` through its writer, read it through a reader, and take it back (`into_inner`).
+    Reshare(u64, u64, u64, u64),
 }
 
 // Compact one-line Debug output (also under `{:#?}`), so shrunk cases read as a script.
@@ -322,6 +325,7 @@ impl Debug for Op {
                 "Rebuild {{ pattern: {pattern:#x}, keep_pct: {keep_pct}, values: {values}, collect: {collect} }}"
             ),
             Op::Clear => write!(f, "Clear"),
+            Op::Reshare(a, b, v, e) => write!(f, "Reshare({a}, {b}, {v}, {e})"),
         }
     }
 }
@@ -391,20 +395,6 @@ fn bound(sp: Space) -> BoxedStrategy<(Bound<u64>, Bound<u64>)> {
     (any_bound(sp), any_bound(sp))
         .prop_filter("non-empty range", |(s, e)| bounds_to_incl(*s, *e).is_some())
         .boxed()
-}
-
-fn bounds_to_incl(s: Bound<u64>, e: Bound<u64>) -> Option<(u64, u64)> {
-    let lo = match s {
-        Bound::Included(x) => x,
-        Bound::Excluded(x) => x.checked_add(1)?,
-        Bound::Unbounded => 0,
-    };
-    let hi = match e {
-        Bound::Included(x) => x,
-        Bound::Excluded(x) => x.checked_sub(1)?,
-        Bound::Unbounded => MAX,
-    };
-    (lo <= hi).then_some((lo, hi))
 }
 
 fn probe(sp: Space) -> BoxedStrategy<Probe> {
@@ -526,6 +516,7 @@ fn op(sp: Space) -> BoxedStrategy<Op> {
         1 => (any::<u32>(), 50u8..=100, any::<bool>(), any::<bool>())
             .prop_map(|(pattern, keep_pct, values, collect)| Op::Rebuild { pattern, keep_pct, values, collect }),
         1 => Just(Op::Clear),
+        1 => (range_of(sp), v(), key(sp)).prop_map(|((a, b), v, e)| Op::Reshare(a, b, v, e)),
     ]
     .boxed()
 }
@@ -588,75 +579,6 @@ fn check_counts<E: Ent>(
             }
         }
     }
-    Ok(())
-}
-
-/// Drains `it`, taking from the front or the back as the bits of `pattern` say, and checks
-/// every item (made comparable by `each`, which also learns the item's position) against
-/// `exp`, what a forward walk yields; stops after `limit` items. Checks `size_hint` at every
-/// step: exact when `exact` (an `ExactSizeIterator`), else bounds around what is left. A
-/// drained iterator must stay drained at both ends.
-fn drain_mixed<I, T>(
-    mut it: I,
-    exp: &[T],
-    pattern: u32,
-    exact: bool,
-    limit: usize,
-    mut each: impl FnMut(usize, I::Item) -> T,
-    what: &dyn Fn() -> String,
-) -> Result<(), TestCaseError>
-where
-    I: DoubleEndedIterator,
-    T: PartialEq + Debug,
-{
-    let (mut lo, mut hi) = (0usize, exp.len());
-    let mut bit = 0u32;
-    loop {
-        let left = hi - lo;
-        let (a, b) = it.size_hint();
-        if exact {
-            prop_assert_eq!((a, b), (left, Some(left)), "size_hint; {}", what());
-        } else {
-            prop_assert!(
-                a <= left && b.is_none_or(|b| left <= b),
-                "size_hint {:?} with {} left; {}",
-                (a, b),
-                left,
-                what()
-            );
-        }
-        if lo + (exp.len() - hi) >= limit {
-            return Ok(());
-        }
-        let back = (pattern >> (bit % 32)) & 1 == 1;
-        bit += 1;
-        let Some(item) = (if back { it.next_back() } else { it.next() }) else {
-            break;
-        };
-        prop_assert!(lo < hi, "more items than expected; {}", what());
-        let at = if back {
-            hi -= 1;
-            hi
-        } else {
-            lo += 1;
-            lo - 1
-        };
-        let got = each(at, item);
-        prop_assert_eq!(
-            &got,
-            &exp[at],
-            "item {} taken from the {}; {}",
-            at,
-            if back { "back" } else { "front" },
-            what()
-        );
-    }
-    prop_assert_eq!(lo, hi, "items left unyielded; {}", what());
-    prop_assert!(
-        it.next().is_none() && it.next_back().is_none(),
-        "an exhausted iterator yielded again; {}",
-        what()
-    );
     Ok(())
 }
 
@@ -1613,6 +1535,34 @@ fn apply_owned<E: Ent>(
             prop_assert_eq!(t.kind(), kind, "{}", ctx());
             *m = Model::new();
         }
+        &Op::Reshare(a, b, v, e) => {
+            let shared = RcuMapleTree::from_tree(std::mem::replace(t, MapleTree::with_kind(kind)));
+            prop_assert_eq!(shared.kind(), kind, "{}", ctx());
+            prop_assert_eq!(shared.len(), m.entries().len(), "{}", ctx());
+            {
+                let mut w = shared.write();
+                let old = ids(w.store_range(a..=b, mk(v)));
+                prop_assert_eq!(old, Ok(m.store(a, b, Slot::Val(v)).val()), "{}", ctx());
+                let (f, l, s) = m.containing(e);
+                if s != Slot::Zero {
+                    let got = w.erase(e).map(|o| o.map(|(r, x)| own(&r, &x)));
+                    prop_assert_eq!(got, Ok(s.val().map(|v| (f, l, v))), "{}", ctx());
+                    m.store(f, l, Slot::Empty);
+                }
+                validate(&w, ctx)?;
+            }
+            let probe = Probe {
+                windows: vec![(a, b)],
+                sizes: Vec::new(),
+                start: e,
+                steps: vec![Step::Prev(0), Step::Next(MAX), Step::NextRange],
+                pattern: (a ^ b) as u32,
+            };
+            check_reader(&shared.read(), m, &probe)
+                .map_err(|err| fail(format!("{}: reader: {err}", ctx())))?;
+            *t = shared.into_inner();
+            prop_assert_eq!(t.kind(), kind, "{}", ctx());
+        }
         _ => unreachable!("`apply` runs the operations of both modes"),
     }
     Ok(())
@@ -1741,9 +1691,10 @@ fn run_shared<E: Ent>(kind: TreeKind, ops: &[Op], pool: &[Arc<u64>]) -> Result<(
     Ok(())
 }
 
+/// `cases` per property, or `PROPTEST_CASES` when set (for a deeper run by hand).
 fn cfg(cases: u32) -> ProptestConfig {
     ProptestConfig {
-        cases,
+        cases: common::cases(cases),
         failure_persistence: None,
         max_shrink_iters: 20_000,
         ..ProptestConfig::default()

@@ -7,11 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::ops::RangeInclusive;
+use std::ops::{Bound, RangeInclusive};
 use std::sync::Arc;
 
 use maple_tree::{Entry, Error, Value};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 pub const MAX: u64 = u64::MAX;
 
@@ -273,4 +274,101 @@ pub fn huge_key() -> BoxedStrategy<u64> {
         1 => (0u32..64).prop_map(|s| 1u64 << s),
     ]
     .boxed()
+}
+
+// ---------------------------------------------------------------------------------------
+// Iterator checks
+// ---------------------------------------------------------------------------------------
+
+/// `(start, end)` bounds as `(first, last)`; `None` when they hold no index.
+pub fn bounds_to_incl(s: Bound<u64>, e: Bound<u64>) -> Option<(u64, u64)> {
+    let lo = match s {
+        Bound::Included(x) => x,
+        Bound::Excluded(x) => x.checked_add(1)?,
+        Bound::Unbounded => 0,
+    };
+    let hi = match e {
+        Bound::Included(x) => x,
+        Bound::Excluded(x) => x.checked_sub(1)?,
+        Bound::Unbounded => MAX,
+    };
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// Drains `it`, taking from the front or the back as the bits of `pattern` say, and checks
+/// every item (made comparable by `each`, which also learns the item's position) against
+/// `exp`, what a forward walk yields; stops after `limit` items. Checks `size_hint` at every
+/// step: exact when `exact` (an `ExactSizeIterator`), else bounds around what is left. A
+/// drained iterator must stay drained at both ends.
+pub fn drain_mixed<I, T>(
+    mut it: I,
+    exp: &[T],
+    pattern: u32,
+    exact: bool,
+    limit: usize,
+    mut each: impl FnMut(usize, I::Item) -> T,
+    what: &dyn Fn() -> String,
+) -> Result<(), TestCaseError>
+where
+    I: DoubleEndedIterator,
+    T: PartialEq + Debug,
+{
+    let (mut lo, mut hi) = (0usize, exp.len());
+    let mut bit = 0u32;
+    loop {
+        let left = hi - lo;
+        let (a, b) = it.size_hint();
+        if exact {
+            prop_assert_eq!((a, b), (left, Some(left)), "size_hint; {}", what());
+        } else {
+            prop_assert!(
+                a <= left && b.is_none_or(|b| left <= b),
+                "size_hint {:?} with {} left; {}",
+                (a, b),
+                left,
+                what()
+            );
+        }
+        if lo + (exp.len() - hi) >= limit {
+            return Ok(());
+        }
+        let back = (pattern >> (bit % 32)) & 1 == 1;
+        bit += 1;
+        let Some(item) = (if back { it.next_back() } else { it.next() }) else {
+            break;
+        };
+        prop_assert!(lo < hi, "more items than expected; {}", what());
+        let at = if back {
+            hi -= 1;
+            hi
+        } else {
+            lo += 1;
+            lo - 1
+        };
+        let got = each(at, item);
+        prop_assert_eq!(
+            &got,
+            &exp[at],
+            "item {} taken from the {}; {}",
+            at,
+            if back { "back" } else { "front" },
+            what()
+        );
+    }
+    prop_assert_eq!(lo, hi, "items left unyielded; {}", what());
+    prop_assert!(
+        it.next().is_none() && it.next_back().is_none(),
+        "an exhausted iterator yielded again; {}",
+        what()
+    );
+    Ok(())
+}
+
+/// `default`, or the `PROPTEST_CASES` environment variable when it is set: the tests fix
+/// their case counts to fit CI's time, and a deeper run by hand raises them.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
