@@ -1169,7 +1169,15 @@ fn apply<E: Ent, M: Harness<E>>(
                 ctx()
             );
             if store {
+                let before = node_requests();
                 let old = p.store(mk(v)).map(|e| e.id());
+                // The reservation covers the worst case: the store takes no other node.
+                prop_assert_eq!(
+                    node_requests(),
+                    before,
+                    "{}: a preallocated store asked for nodes beyond its reservation",
+                    ctx()
+                );
                 prop_assert_eq!(old, m.store(a, b, Slot::Val(v)).val(), "{}", ctx());
             } else {
                 drop(p);
@@ -1183,6 +1191,15 @@ fn apply<E: Ent, M: Harness<E>>(
         },
     }
     Ok(1)
+}
+
+/// Nodes this thread's writes have asked for beyond a reservation (fresh or reused), where the
+/// fault-injection hooks are built; 0 elsewhere.
+fn node_requests() -> usize {
+    #[cfg(feature = "fault-injection")]
+    return maple_tree::fault::allocations();
+    #[cfg(not(feature = "fault-injection"))]
+    return 0;
 }
 
 /// Where `split_off` cuts for `at`, on the model.
