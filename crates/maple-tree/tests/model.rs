@@ -26,8 +26,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use maple_tree::{
-    Access, Cursor, Error, MapleTree, Mode, Owned, RcuMapleTree, ReadGuard, Shared, TakeOld,
-    TreeKind, TreeView, Value,
+    Access, Cursor, CursorMut, Error, MapleTree, Mode, Owned, RcuMapleTree, ReadGuard, Shared,
+    TakeOld, TreeKind, TreeView, Value,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -134,6 +134,98 @@ enum Step {
     Pause,
 }
 
+/// A writing cursor's steps against the model: navigation as `run_cursor`, and writes whose
+/// results, and the cursor's range after them, follow the model.
+fn cursor_mut<E: Ent, M: Harness<E>>(
+    t: &mut MapleTree<E, M>,
+    m: &mut Model,
+    start: u64,
+    steps: &[MStep],
+    pool: &[Arc<u64>],
+    ctx: Ctx<'_>,
+) -> Result<(), TestCaseError> {
+    let mk = |v: u64| E::mk(pool, v);
+    let mut c = t.cursor_mut(start);
+    let mut mc = MCursor {
+        index: start,
+        pos: None,
+    };
+    for (k, st) in steps.iter().enumerate() {
+        let ctx = || format!("{}: step {k} {st:?}", ctx());
+        match *st {
+            MStep::Nav(ref s) => {
+                if !cursor_step(&mut c, &mut mc, m, s, &ctx)? {
+                    break;
+                }
+                continue;
+            }
+            MStep::Store(v) => {
+                if mc.pos.is_none() {
+                    c.walk(mc.index);
+                }
+                let (f, l) = mc.walk(m);
+                let old = m.store(f, l, Slot::Val(v)).val();
+                prop_assert_eq!(ids(c.store(mk(v))), Ok(old), "{}", ctx());
+            }
+            MStep::StoreRange(a, b, v) | MStep::SetRange(a, b, v) => {
+                let got = if let MStep::SetRange(..) = st {
+                    c.set_range(a..=b);
+                    c.store(mk(v))
+                } else {
+                    c.store_range(a..=b, mk(v))
+                };
+                let old = m.store(a, b, Slot::Val(v)).val();
+                prop_assert_eq!(ids(got), Ok(old), "{}", ctx());
+                mc.pos = Some((a, b));
+            }
+            MStep::Erase => {
+                let at = mc.pos.map_or(mc.index, |p| p.0);
+                let (f, l, s) = m.containing(at);
+                if s == Slot::Zero {
+                    continue; // see Op::Erase
+                }
+                let got = c.erase().map(|o| o.map(|e| e.id()));
+                prop_assert_eq!(got, Ok(s.val()), "{}", ctx());
+                m.store(f, l, Slot::Empty);
+                let (f, l, _) = m.containing(at);
+                mc.pos = Some((f, l));
+            }
+            MStep::Replace(v) => {
+                let on = mc.pos.map(|(f, l)| (f, l, m.containing(f).2));
+                let got = c.replace(mk(v)).map(|e| e.id()).map_err(|e| e.id());
+                match on {
+                    Some((f, l, Slot::Val(old))) => {
+                        prop_assert_eq!(got, Ok(old), "{}", ctx());
+                        m.store(f, l, Slot::Val(v));
+                    }
+                    _ => prop_assert_eq!(got, Err(v), "{}: not on an entry", ctx()),
+                }
+            }
+            MStep::EmptyArea(lo, hi, size, rev, v) => {
+                let got = if rev {
+                    c.empty_area_rev(lo..=hi, size)
+                } else {
+                    c.empty_area(lo..=hi, size)
+                };
+                let exp = if rev {
+                    m.fit_highest(lo, hi, size)
+                } else {
+                    m.fit_lowest(lo, hi, size)
+                };
+                prop_assert_eq!(got.map(|r| (*r.start(), *r.end())), exp, "{}", ctx());
+                let Ok((a, b)) = exp else { continue };
+                prop_assert_eq!(ids(c.store(mk(v))), Ok(None), "{}: into the hole", ctx());
+                m.store(a, b, Slot::Val(v));
+                mc.pos = Some((a, b));
+            }
+        }
+        if let Some(pos) = mc.pos {
+            prop_assert_eq!(c.n_range(), pos, "{}: range() after the write", ctx());
+        }
+    }
+    Ok(())
+}
+
 /// Where `split_off` cuts, chosen against the model when the operation runs.
 #[derive(Clone, Copy, Debug)]
 enum SplitAt {
@@ -142,6 +234,37 @@ enum SplitAt {
     InEntry(u32),
     /// Inside the n-th reserved range longer than one index.
     InReserved(u32),
+}
+
+/// A step of a writing cursor: navigation (no pause) or a write at or from its position.
+#[derive(Clone)]
+enum MStep {
+    Nav(Step),
+    /// `store` over the current range (walking first if the cursor is fresh).
+    Store(u64),
+    StoreRange(u64, u64, u64),
+    /// `set_range`, then `store`.
+    SetRange(u64, u64, u64),
+    Erase,
+    Replace(u64),
+    /// `empty_area(_rev)(lo..=hi, size)` (rev when true), then `store` into the hole found.
+    EmptyArea(u64, u64, u64, bool, u64),
+}
+
+impl Debug for MStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MStep::Nav(s) => write!(f, "{s:?}"),
+            MStep::Store(v) => write!(f, "Store({v})"),
+            MStep::StoreRange(a, b, v) => write!(f, "StoreRange({a}, {b}, {v})"),
+            MStep::SetRange(a, b, v) => write!(f, "SetRange({a}, {b}, {v})"),
+            MStep::Erase => write!(f, "Erase"),
+            MStep::Replace(v) => write!(f, "Replace({v})"),
+            MStep::EmptyArea(lo, hi, n, rev, v) => {
+                write!(f, "EmptyArea({lo}, {hi}, {n}, {rev}, {v})")
+            }
+        }
+    }
 }
 
 /// What `Publish` reads besides the whole tree: windows for `overlapping`/`gaps`/
@@ -176,6 +299,8 @@ enum Op {
     CursorStore(u64, u64),
     CursorErase(u64),
     CursorReplace(u64, u64),
+    /// One writing cursor from the index, stepping and writing.
+    CursorMut(u64, Vec<MStep>),
     Iter(Bound<u64>, Bound<u64>, u32),
     Find(u64, u64),
     Invalid(u64, u64, u64),
@@ -288,6 +413,7 @@ impl Debug for Op {
             Op::CursorStore(a, v) => write!(f, "CursorStore({a}, {v})"),
             Op::CursorErase(a) => write!(f, "CursorErase({a})"),
             Op::CursorReplace(a, v) => write!(f, "CursorReplace({a}, {v})"),
+            Op::CursorMut(a, steps) => write!(f, "CursorMut({a}, {steps:?})"),
             Op::Iter(s, e, p) => write!(f, "Iter({s:?}, {e:?}, {p:#x})"),
             Op::Find(a, b) => write!(f, "Find({a}, {b})"),
             Op::Invalid(a, b, v) => write!(f, "Invalid({a}, {b}, {v})"),
@@ -378,6 +504,24 @@ fn step(sp: Space) -> BoxedStrategy<Step> {
         2 => Just(Step::NextRange),
         2 => Just(Step::PrevRange),
         1 => Just(Step::Pause),
+    ]
+    .boxed()
+}
+
+fn mstep(sp: Space) -> BoxedStrategy<MStep> {
+    let v = || 0u64..POOL as u64;
+    prop_oneof![
+        8 => step(sp).prop_map(|s| match s {
+            Step::Pause => MStep::Nav(Step::NextRange),
+            s => MStep::Nav(s),
+        }),
+        2 => v().prop_map(MStep::Store),
+        2 => (range_of(sp), v()).prop_map(|((a, b), v)| MStep::StoreRange(a, b, v)),
+        1 => (range_of(sp), v()).prop_map(|((a, b), v)| MStep::SetRange(a, b, v)),
+        2 => Just(MStep::Erase),
+        2 => v().prop_map(MStep::Replace),
+        1 => (range_of(sp), 1u64..8, any::<bool>(), v())
+            .prop_map(|((lo, hi), n, rev, v)| MStep::EmptyArea(lo, hi, n, rev, v)),
     ]
     .boxed()
 }
@@ -488,6 +632,8 @@ fn op(sp: Space) -> BoxedStrategy<Op> {
         cursor_w => (key(sp), prop::collection::vec(step(sp), 1..12))
             .prop_map(|(a, s)| Op::Cursor(a, s)),
         4 => (key(sp), v()).prop_map(|(a, v)| Op::CursorStore(a, v)),
+        cursor_w / 2 => (key(sp), prop::collection::vec(mstep(sp), 1..12))
+            .prop_map(|(a, s)| Op::CursorMut(a, s)),
         4 => key(sp).prop_map(Op::CursorErase),
         4 => (key(sp), v()).prop_map(|(a, v)| Op::CursorReplace(a, v)),
         6 => (bound(sp), any::<u32>()).prop_map(|((s, e), p)| Op::Iter(s, e, p)),
@@ -805,125 +951,169 @@ impl MCursor {
     }
 }
 
-fn run_cursor<E: Ent>(
-    mut c: Cursor<'_, E>,
-    m: &Model,
-    start: u64,
-    steps: &[Step],
-) -> Result<(), TestCaseError> {
+/// The reading methods of `Cursor` and `CursorMut`, with entries as ids, so one checker
+/// drives both.
+trait Nav {
+    fn n_walk(&mut self, i: u64) -> Option<u64>;
+    fn n_find(&mut self, max: u64) -> StepResult;
+    fn n_find_rev(&mut self, min: u64) -> StepResult;
+    fn n_next(&mut self, max: u64) -> StepResult;
+    fn n_prev(&mut self, min: u64) -> StepResult;
+    fn n_next_range(&mut self) -> StepResult;
+    fn n_prev_range(&mut self) -> StepResult;
+    fn n_pause(&mut self);
+    fn n_range(&self) -> (u64, u64);
+    fn n_index(&self) -> u64;
+}
+
+macro_rules! nav {
+    ($($t:tt)*) => {
+        $($t)* {
+            fn n_walk(&mut self, i: u64) -> Option<u64> {
+                self.walk(i).map(E::rid)
+            }
+            fn n_find(&mut self, max: u64) -> StepResult {
+                self.find(max).map(|(r, e)| (*r.start(), *r.end(), Some(E::rid(e))))
+            }
+            fn n_find_rev(&mut self, min: u64) -> StepResult {
+                self.find_rev(min).map(|(r, e)| (*r.start(), *r.end(), Some(E::rid(e))))
+            }
+            fn n_next(&mut self, max: u64) -> StepResult {
+                self.next(max).map(|(r, e)| (*r.start(), *r.end(), Some(E::rid(e))))
+            }
+            fn n_prev(&mut self, min: u64) -> StepResult {
+                self.prev(min).map(|(r, e)| (*r.start(), *r.end(), Some(E::rid(e))))
+            }
+            fn n_next_range(&mut self) -> StepResult {
+                self.next_range().map(|(r, e)| (*r.start(), *r.end(), e.map(E::rid)))
+            }
+            fn n_prev_range(&mut self) -> StepResult {
+                self.prev_range().map(|(r, e)| (*r.start(), *r.end(), e.map(E::rid)))
+            }
+            fn n_pause(&mut self) {
+                self.pause()
+            }
+            fn n_range(&self) -> (u64, u64) {
+                let r = self.range();
+                (*r.start(), *r.end())
+            }
+            fn n_index(&self) -> u64 {
+                self.index()
+            }
+        }
+    };
+}
+nav!(impl<E: Ent> Nav for Cursor<'_, E>);
+nav!(impl<E: Ent, M: Mode> Nav for CursorMut<'_, E, M>);
+
+fn run_cursor(mut c: impl Nav, m: &Model, start: u64, steps: &[Step]) -> Result<(), TestCaseError> {
     let mut mc = MCursor {
         index: start,
         pos: None,
     };
     for (n, s) in steps.iter().enumerate() {
         let ctx = || format!("cursor({start}) steps {:?}", &steps[..=n]);
-        // Expected result as Option<(first, last, Option<val>)>.
-        let (got, exp): (StepResult, StepResult) = match *s {
-            Step::Pause => {
-                c.pause();
-                continue;
-            }
-            Step::Walk(i) => {
-                let g = c.walk(i).map(E::rid);
-                let (f, l, sl) = m.containing(i);
-                mc.pos = Some((f, l));
-                prop_assert_eq!(g, sl.val(), "walk result; {}", ctx());
-                let r = c.range();
-                prop_assert_eq!(
-                    (*r.start(), *r.end()),
-                    (f, l),
-                    "range() after walk; {}",
-                    ctx()
-                );
-                continue;
-            }
-            Step::Find(max) => {
-                let g = c
-                    .find(max)
-                    .map(|(r, e)| (*r.start(), *r.end(), Some(E::rid(e))));
-                let e = match mc.pos {
-                    None if mc.index > max => None,
-                    None => {
-                        let (f, l, sl) = m.containing(mc.index);
-                        mc.pos = Some((f, l));
-                        match sl {
-                            Slot::Val(v) => Some((f, l, v)),
-                            _ => m.next_val(l, max),
-                        }
-                    }
-                    Some((_, l)) => m.next_val(l, max),
-                };
-                (g, e.map(|(f, l, v)| (f, l, Some(v))))
-            }
-            Step::FindRev(min) => {
-                let g = c
-                    .find_rev(min)
-                    .map(|(r, e)| (*r.start(), *r.end(), Some(E::rid(e))));
-                let e = match mc.pos {
-                    None if mc.index < min => None,
-                    None => {
-                        let (f, l, sl) = m.containing(mc.index);
-                        mc.pos = Some((f, l));
-                        match sl {
-                            Slot::Val(v) => Some((f, l, v)),
-                            _ => m.prev_val(f, min),
-                        }
-                    }
-                    Some((f, _)) => m.prev_val(f, min),
-                };
-                (g, e.map(|(f, l, v)| (f, l, Some(v))))
-            }
-            Step::Next(max) => {
-                let g = c
-                    .next(max)
-                    .map(|(r, e)| (*r.start(), *r.end(), Some(E::rid(e))));
-                let (_, l) = mc.walk(m);
-                (g, m.next_val(l, max).map(|(f, l, v)| (f, l, Some(v))))
-            }
-            Step::Prev(min) => {
-                let g = c
-                    .prev(min)
-                    .map(|(r, e)| (*r.start(), *r.end(), Some(E::rid(e))));
-                let (f, _) = mc.walk(m);
-                (g, m.prev_val(f, min).map(|(f, l, v)| (f, l, Some(v))))
-            }
-            Step::NextRange => {
-                let g = c
-                    .next_range()
-                    .map(|(r, e)| (*r.start(), *r.end(), e.map(E::rid)));
-                let (_, l) = mc.walk(m);
-                let e = (l < MAX).then(|| {
-                    let (f, l, s) = m.containing(l + 1);
-                    (f, l, s.val())
-                });
-                (g, e)
-            }
-            Step::PrevRange => {
-                let g = c
-                    .prev_range()
-                    .map(|(r, e)| (*r.start(), *r.end(), e.map(E::rid)));
-                let (f, _) = mc.walk(m);
-                let e = (f > 0).then(|| {
-                    let (f, l, s) = m.containing(f - 1);
-                    (f, l, s.val())
-                });
-                (g, e)
-            }
-        };
-        prop_assert_eq!(got, exp, "{}", ctx());
-        match exp {
-            // After an exhausted search the cursor state (overflow/underflow) is not
-            // compared further: stop this walk.
-            None => return Ok(()),
-            Some((f, l, _)) => {
-                mc.pos = Some((f, l));
-                let r = c.range();
-                prop_assert_eq!((*r.start(), *r.end()), (f, l), "cursor range(); {}", ctx());
-                prop_assert_eq!(c.index(), f, "cursor index(); {}", ctx());
-            }
+        if !cursor_step(&mut c, &mut mc, m, s, &ctx)? {
+            break;
         }
     }
     Ok(())
+}
+
+/// One cursor step checked against the model cursor `mc`; false once a search came back
+/// empty (the cursor state after that, overflow/underflow, is not compared further).
+fn cursor_step(
+    c: &mut impl Nav,
+    mc: &mut MCursor,
+    m: &Model,
+    s: &Step,
+    ctx: Ctx<'_>,
+) -> Result<bool, TestCaseError> {
+    // Expected result as Option<(first, last, Option<val>)>.
+    let (got, exp): (StepResult, StepResult) = match *s {
+        Step::Pause => {
+            c.n_pause();
+            return Ok(true);
+        }
+        Step::Walk(i) => {
+            let g = c.n_walk(i);
+            let (f, l, sl) = m.containing(i);
+            mc.pos = Some((f, l));
+            prop_assert_eq!(g, sl.val(), "walk result; {}", ctx());
+            prop_assert_eq!(c.n_range(), (f, l), "range() after walk; {}", ctx());
+            return Ok(true);
+        }
+        Step::Find(max) => {
+            let g = c.n_find(max);
+            let e = match mc.pos {
+                None if mc.index > max => None,
+                None => {
+                    let (f, l, sl) = m.containing(mc.index);
+                    mc.pos = Some((f, l));
+                    match sl {
+                        Slot::Val(v) => Some((f, l, v)),
+                        _ => m.next_val(l, max),
+                    }
+                }
+                Some((_, l)) => m.next_val(l, max),
+            };
+            (g, e.map(|(f, l, v)| (f, l, Some(v))))
+        }
+        Step::FindRev(min) => {
+            let g = c.n_find_rev(min);
+            let e = match mc.pos {
+                None if mc.index < min => None,
+                None => {
+                    let (f, l, sl) = m.containing(mc.index);
+                    mc.pos = Some((f, l));
+                    match sl {
+                        Slot::Val(v) => Some((f, l, v)),
+                        _ => m.prev_val(f, min),
+                    }
+                }
+                Some((f, _)) => m.prev_val(f, min),
+            };
+            (g, e.map(|(f, l, v)| (f, l, Some(v))))
+        }
+        Step::Next(max) => {
+            let g = c.n_next(max);
+            let (_, l) = mc.walk(m);
+            (g, m.next_val(l, max).map(|(f, l, v)| (f, l, Some(v))))
+        }
+        Step::Prev(min) => {
+            let g = c.n_prev(min);
+            let (f, _) = mc.walk(m);
+            (g, m.prev_val(f, min).map(|(f, l, v)| (f, l, Some(v))))
+        }
+        Step::NextRange => {
+            let g = c.n_next_range();
+            let (_, l) = mc.walk(m);
+            let e = (l < MAX).then(|| {
+                let (f, l, s) = m.containing(l + 1);
+                (f, l, s.val())
+            });
+            (g, e)
+        }
+        Step::PrevRange => {
+            let g = c.n_prev_range();
+            let (f, _) = mc.walk(m);
+            let e = (f > 0).then(|| {
+                let (f, l, s) = m.containing(f - 1);
+                (f, l, s.val())
+            });
+            (g, e)
+        }
+    };
+    prop_assert_eq!(got, exp, "{}", ctx());
+    match exp {
+        None => Ok(false),
+        Some((f, l, _)) => {
+            mc.pos = Some((f, l));
+            prop_assert_eq!(c.n_range(), (f, l), "cursor range(); {}", ctx());
+            prop_assert_eq!(c.n_index(), f, "cursor index(); {}", ctx());
+            Ok(true)
+        }
+    }
 }
 
 fn run_iter<E: Ent, A: Access>(
@@ -1116,6 +1306,7 @@ fn apply<E: Ent, M: Harness<E>>(
             prop_assert_eq!(got, Ok(old), "{}", ctx());
             m.store(f, l, Slot::Val(v));
         }
+        Op::CursorMut(start, steps) => cursor_mut(t, m, *start, steps, pool, ctx)?,
         &Op::Iter(s, e, p) => {
             run_iter(&**t, m, s, e, p).map_err(|e| fail(format!("{}: {e}", ctx())))?
         }
