@@ -1964,7 +1964,7 @@ const CURSOR_HUGE: Space = Space {
 
 // Each case runs its sequence on an owned tree and on a shared tree's writer.
 proptest! {
-    #![proptest_config(cfg(64))]
+    #![proptest_config(cfg(80))]
 
     #[test]
     fn small_plain_value(ops in ops(SMALL, 1..300)) {
