@@ -393,12 +393,13 @@ impl<E: Entry + core::fmt::Debug> core::fmt::Debug for TreeView<E, crate::Exclus
     }
 }
 
-impl<E: Entry> core::fmt::Debug for TreeView<E, Lockless> {
-    /// A lock-free view cannot borrow entries as `&E`; it shows its size.
+impl<E: Entry> core::fmt::Debug for TreeView<E, Lockless>
+where
+    for<'a> E::Ref<'a>: core::fmt::Debug,
+{
+    /// The map of the entries the lock-free walk meets (what [`iter`](Self::iter) yields).
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("TreeView")
-            .field("len", &self.len())
-            .finish_non_exhaustive()
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
