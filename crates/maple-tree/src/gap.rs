@@ -6,7 +6,9 @@
 //! visits however many entries the tree holds. Plain trees keep no gaps: the same search then
 //! treats every child as a candidate and scans.
 
-use crate::node::{Enode, NodePtr, Shape};
+use smallvec::SmallVec;
+
+use crate::node::{Enode, NodePtr, Shape, MAX_HEIGHT};
 use crate::path::{Frame, Path};
 use crate::raw::RawTree;
 use crate::write::Piece;
@@ -123,16 +125,16 @@ impl RawTree {
                     (min, min + (size - 1))
                 });
             };
-            let search = Search {
+            let mut search = Search {
                 min,
                 max,
                 size,
                 lockless,
             };
             let found = if rev {
-                search.down(root, 0, u64::MAX)
+                search.highest(root)
             } else {
-                search.up(root, 0, u64::MAX)
+                search.lowest(root)
             };
             match found {
                 Ok(found) => return found.ok_or(Error::Busy),
@@ -147,12 +149,13 @@ struct Replaced;
 
 /// One free-range search: the window `[min, max]` and the size of the hole.
 ///
-/// Each node is scanned in one pass over its pivots, one pivot read per slot: walking down
-/// (highest hole first) slot `i` ends where slot `i + 1` began, walking up it starts where
-/// slot `i - 1` ended. In an allocation tree a child is entered only when its recorded gap
-/// can hold the hole; a plain tree has no gaps, so every child meeting the window is a
-/// candidate. A child that turns out to hold no fitting hole inside the window sends the
-/// scan on to its neighbour.
+/// The search descends without recursion. At each node it takes the first slot, in search
+/// order, that could hold the hole inside the window: an empty leaf slot (found), or a child
+/// whose recorded gap is large enough (descend; a plain tree records no gaps, so there every
+/// child meeting the window is a candidate). Everything passed over on the way down holds no
+/// fitting hole, so when a node turns out to hold none either, the window shrinks to exclude
+/// it and the scan resumes in its parent, past the slot it came down through. In an
+/// allocation tree only a child that straddles the window's edge can turn out empty.
 struct Search {
     min: u64,
     max: u64,
@@ -162,17 +165,23 @@ struct Search {
 
 type Found = Result<Option<(u64, u64)>, Replaced>;
 
-impl Search {
-    /// The last index of slot `i` of a node covering `[.., node_max]`, for a slot in use.
-    #[inline]
-    fn slot_last(node: NodePtr, shape: Shape, i: usize, node_max: u64) -> u64 {
-        if i < shape.pivots() {
-            node.pivot(i)
-        } else {
-            node_max
-        }
-    }
+/// What one node's scan found.
+enum Step {
+    /// A hole: `(first, last)` of the placed range.
+    Hole(u64, u64),
+    /// A child that may hold one: its slot, and the range `[min, max]` it covers.
+    Descend(Enode, usize, u64, u64),
+    /// No fitting hole inside the window in this node.
+    Empty,
+}
 
+/// A node on the way down: the node, its minimum, and the slot the search went down through.
+type Ancestor = (Enode, u64, usize);
+
+/// The nodes above the one being scanned, root first (inline: creating it writes nothing).
+type Ancestors = SmallVec<[Ancestor; MAX_HEIGHT]>;
+
+impl Search {
     /// Whether a lock-free search must start again: the node was replaced after it was read.
     #[inline]
     fn check(&self, node: NodePtr) -> Result<(), Replaced> {
@@ -183,89 +192,201 @@ impl Search {
         }
     }
 
-    /// The highest fitting hole in the subtree of `enode`, which covers `[node_min, node_max]`
-    /// and meets the window.
-    fn down(&self, enode: Enode, node_min: u64, node_max: u64) -> Found {
-        let (node, shape, leaf) = (enode.node(), enode.shape(), enode.is_leaf());
-        let top = self.max.min(node_max);
-        let mut i = node.offset_of(shape, top);
+    /// Whether `[first, last]`, clipped to the window, can hold the hole.
+    #[inline]
+    fn fits(&self, first: u64, last: u64) -> bool {
+        let lo = first.max(self.min);
+        let hi = last.min(self.max);
+        hi >= lo && hi - lo >= self.size - 1
+    }
+
+    /// The highest fitting hole in the tree under `root`.
+    fn highest(&mut self, root: Enode) -> Found {
+        let mut ancestors = Ancestors::new();
+        let (mut enode, mut node_min) = (root, 0);
+        // The scan of `enode` starts at slot `from`, which ends at `from_last`.
+        let mut from = root.node().end_from_top(root.shape(), u64::MAX);
+        let mut from_last = u64::MAX;
+        loop {
+            match self.scan_down(enode, node_min, from, from_last)? {
+                Step::Hole(first, last) => return Ok(Some((first, last))),
+                Step::Descend(child, slot, min, max) => {
+                    ancestors.push((enode, node_min, slot));
+                    (enode, node_min) = (child, min);
+                    from = child.node().end_from_top(child.shape(), max);
+                    from_last = max;
+                }
+                Step::Empty => loop {
+                    // Nothing fits at or above `node_min`.
+                    let Some(parent) = ancestors.pop().filter(|_| node_min > self.min) else {
+                        return Ok(None);
+                    };
+                    self.max = node_min - 1;
+                    let slot;
+                    (enode, node_min, slot) = parent;
+                    if slot > 0 {
+                        (from, from_last) = (slot - 1, self.max);
+                        break;
+                    }
+                },
+            }
+        }
+    }
+
+    /// The lowest fitting hole in the tree under `root` (see [`highest`](Self::highest)).
+    fn lowest(&mut self, root: Enode) -> Found {
+        // Here an ancestor's second field is its maximum.
+        let mut ancestors = Ancestors::new();
+        let (mut enode, mut node_max) = (root, u64::MAX);
+        // The scan of `enode` starts at slot `from`, which begins at `from_first`.
+        let (mut from, mut from_first) = self.first_slot_up(root, 0);
+        loop {
+            match self.scan_up(enode, node_max, from, from_first)? {
+                Step::Hole(first, last) => return Ok(Some((first, last))),
+                Step::Descend(child, slot, min, max) => {
+                    ancestors.push((enode, node_max, slot));
+                    (enode, node_max) = (child, max);
+                    (from, from_first) = self.first_slot_up(child, min);
+                }
+                Step::Empty => loop {
+                    // Nothing fits at or below `node_max`.
+                    let Some(parent) = ancestors.pop().filter(|_| node_max < self.max) else {
+                        return Ok(None);
+                    };
+                    self.min = node_max + 1;
+                    let (child_max, slot) = (node_max, parent.2);
+                    (enode, node_max, _) = parent;
+                    // The child was not the parent's last slot.
+                    if child_max < node_max {
+                        (from, from_first) = (slot + 1, self.min);
+                        break;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Where the upward scan of `enode`, which covers `[node_min, ..]`, starts: the slot
+    /// holding the window's start, and that slot's first index.
+    fn first_slot_up(&self, enode: Enode, node_min: u64) -> (usize, u64) {
+        let (node, shape) = (enode.node(), enode.shape());
+        let mut i = node.offset_of(shape, self.min.max(node_min));
         if shape == Shape::Arange {
             i = i.min(node.meta().0);
         }
-        // `hi` is the end of slot `i` clipped to the window; `last` its real end.
-        let mut last = Self::slot_last(node, shape, i, node_max);
-        let mut hi = top;
+        let first = if i == 0 {
+            node_min
+        } else {
+            node.pivot(i - 1) + 1
+        };
+        (i, first)
+    }
+
+    /// The highest candidate slot of `enode` at or below slot `from`, which ends at
+    /// `from_last`; `enode` covers `[node_min, ..]` and meets the window.
+    ///
+    /// The scan starts with a bare pivot scan over the slots that begin above the window, so
+    /// a window reaching past the node's data (the common case of a top-down allocator)
+    /// costs one step. Empty leaf slots are never adjacent, so after one that is too small
+    /// the scan skips its neighbour.
+    fn scan_down(
+        &self,
+        enode: Enode,
+        node_min: u64,
+        from: usize,
+        from_last: u64,
+    ) -> Result<Step, Replaced> {
+        let (node, shape, leaf) = (enode.node(), enode.shape(), enode.is_leaf());
+        let mut i = from;
+        while i > 0 && node.pivot(i - 1) >= self.max {
+            i -= 1;
+        }
+        // `last` is the end of slot `i`.
+        let mut last = if i == from { from_last } else { node.pivot(i) };
         loop {
             let first = if i == 0 {
                 node_min
             } else {
                 node.pivot(i - 1) + 1
             };
-            let lo = first.max(self.min);
-            if hi >= lo && span_len(lo, hi) >= self.size {
-                if leaf {
-                    if node.slot(shape, i).is_null() {
-                        self.check(node)?;
-                        return Ok(Some((hi - (self.size - 1), hi)));
-                    }
-                } else if shape != Shape::Arange || node.gap(i) >= self.size {
+            let candidate = if leaf {
+                node.slot(shape, i).is_null()
+            } else {
+                shape != Shape::Arange || node.gap(i) >= self.size
+            };
+            if candidate && self.fits(first, last) {
+                let step = if leaf {
+                    let hi = last.min(self.max);
+                    Step::Hole(hi - (self.size - 1), hi)
+                } else {
                     let child = Enode::from_word(node.slot(shape, i)).expect("child");
-                    self.check(node)?;
-                    if let Some(found) = self.down(child, first, last)? {
-                        return Ok(Some(found));
-                    }
-                }
-            }
-            if i == 0 || first <= self.min {
+                    Step::Descend(child, i, first, last)
+                };
                 self.check(node)?;
-                return Ok(None);
+                return Ok(step);
             }
-            i -= 1;
-            last = first - 1;
-            hi = last;
+            if first <= self.min || i == 0 {
+                break;
+            }
+            if leaf && candidate && i >= 2 {
+                // Slot `i - 1` holds an entry: go straight to `i - 2`.
+                i -= 2;
+                last = node.pivot(i);
+            } else {
+                i -= 1;
+                last = first - 1;
+            }
         }
+        self.check(node)?;
+        Ok(Step::Empty)
     }
 
-    /// The lowest fitting hole in the subtree of `enode` (see [`down`](Self::down)).
-    fn up(&self, enode: Enode, node_min: u64, node_max: u64) -> Found {
+    /// The lowest candidate slot of `enode` at or above slot `from`, which begins at
+    /// `from_first`; `enode` covers `[.., node_max]` and meets the window.
+    fn scan_up(
+        &self,
+        enode: Enode,
+        node_max: u64,
+        from: usize,
+        from_first: u64,
+    ) -> Result<Step, Replaced> {
         let (node, shape, leaf) = (enode.node(), enode.shape(), enode.is_leaf());
-        let bottom = self.min.max(node_min);
         let end = if shape == Shape::Arange {
             node.meta().0
         } else {
             shape.pivots()
         };
-        let mut i = node.offset_of(shape, bottom).min(end);
-        let mut first = if i == 0 {
-            node_min
-        } else {
-            node.pivot(i - 1) + 1
-        };
+        let (mut i, mut first) = (from, from_first);
         loop {
-            let last = Self::slot_last(node, shape, i, node_max);
-            let lo = first.max(bottom);
-            let hi = last.min(self.max);
-            if hi >= lo && span_len(lo, hi) >= self.size {
-                if leaf {
-                    if node.slot(shape, i).is_null() {
-                        self.check(node)?;
-                        return Ok(Some((lo, lo + (self.size - 1))));
-                    }
-                } else if shape != Shape::Arange || node.gap(i) >= self.size {
-                    let child = Enode::from_word(node.slot(shape, i)).expect("child");
-                    self.check(node)?;
-                    if let Some(found) = self.up(child, first, last)? {
-                        return Ok(Some(found));
-                    }
-                }
-            }
             // The last slot in use ends at the node's maximum.
-            if i >= end || last >= node_max || last >= self.max {
+            let last = if i < shape.pivots() {
+                node.pivot(i)
+            } else {
+                node_max
+            };
+            let candidate = if leaf {
+                node.slot(shape, i).is_null()
+            } else {
+                shape != Shape::Arange || node.gap(i) >= self.size
+            };
+            if candidate && self.fits(first, last) {
+                let step = if leaf {
+                    let lo = first.max(self.min);
+                    Step::Hole(lo, lo + (self.size - 1))
+                } else {
+                    let child = Enode::from_word(node.slot(shape, i)).expect("child");
+                    Step::Descend(child, i, first, last)
+                };
                 self.check(node)?;
-                return Ok(None);
+                return Ok(step);
+            }
+            if i >= end || last >= node_max || last >= self.max {
+                break;
             }
             i += 1;
             first = last + 1;
         }
+        self.check(node)?;
+        Ok(Step::Empty)
     }
 }

@@ -471,6 +471,27 @@ impl NodePtr {
             .unwrap_or(shape.pivots())
     }
 
+    /// Offset of the last used slot, found from the top: the highest non-zero pivot is the
+    /// node's maximum (or, in a full range node, the end of the second-to-last slot). Costs
+    /// one read per unused slot, so it suits scans that start at the end; valid for published
+    /// nodes, whose pivots follow the conventions in the module docs.
+    #[inline]
+    pub(crate) fn end_from_top(self, shape: Shape, max: u64) -> usize {
+        if shape == Shape::Arange {
+            return self.meta().0;
+        }
+        let pivots = self.pivot_words(shape.pivots());
+        let mut j = pivots.len();
+        while j > 0 {
+            j -= 1;
+            let p = pivots[j].load(Ordering::Relaxed).addr() as u64;
+            if p != 0 {
+                return if p < max { j + 1 } else { j };
+            }
+        }
+        0
+    }
+
     /// Offset of the slot holding `index`: the first pivot at or above it (the kernel's
     /// fast lookup scan; valid thanks to the pivot conventions in the module docs).
     #[inline]
