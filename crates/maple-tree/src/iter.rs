@@ -32,10 +32,13 @@ enum Want {
 /// current slot starts and `hi` where the back's ends, so each step reads one pivot: the end it
 /// moves away from is already known. The walk is over when the ends meet.
 ///
+/// An end's first slot is yielded whole, even where `[lo, hi]` starts or ends inside it;
+/// after that, `lo` and `hi` are the first indices the ends have not yielded.
+///
 /// A lock-free walk checks each leaf after reading it; when the writer has replaced it, that
-/// end walks again from the root to `lo` (or `hi`): the first index it has not yielded. The
-/// slot found there may have started earlier; it is yielded from `lo`, so the walk never
-/// goes back over ground it covered.
+/// end walks again from the root to `lo` (or `hi`). The slot found there may have started
+/// earlier; once the end has yielded something it is clipped to `lo`, so the walk never goes
+/// back over ground it covered, and before that it is yielded whole, as the first slot is.
 #[derive(Clone)]
 pub(crate) struct RawIter<'a> {
     tree: &'a RawTree,
@@ -45,6 +48,9 @@ pub(crate) struct RawIter<'a> {
     back_leaf: Option<Frame>,
     lo: u64,
     hi: u64,
+    /// Whether the front (back) end has moved past its first slot.
+    front_moved: bool,
+    back_moved: bool,
     done: bool,
     lockless: bool,
     want: Want,
@@ -64,6 +70,8 @@ impl<'a> RawIter<'a> {
             back_leaf: None,
             lo,
             hi,
+            front_moved: false,
+            back_moved: false,
             done: lo > hi,
             lockless,
             want,
@@ -75,13 +83,8 @@ impl<'a> RawIter<'a> {
                 it.done = true;
                 return it;
             }
-            let (f, b) = (*it.front.leaf(), *it.back.leaf());
-            // Whole slots: an entry is yielded with its full range even where `[lo, hi]`
-            // starts or ends inside it.
-            it.lo = f.slot_min(f.offset);
-            it.hi = b.slot_max(b.offset);
-            it.front_leaf = Some(f);
-            it.back_leaf = Some(b);
+            it.front_leaf = Some(*it.front.leaf());
+            it.back_leaf = Some(*it.back.leaf());
         }
         it
     }
@@ -100,15 +103,26 @@ impl<'a> RawIter<'a> {
             let w = f.node.slot(Shape::Range, i);
             let slot = f.node.slot_ref(Shape::Range, i) as *const AtomicPtr<()>;
             let (s, e) = if forward {
-                (self.lo, f.slot_max(i))
+                let s = if self.front_moved {
+                    self.lo
+                } else {
+                    f.slot_min(i)
+                };
+                (s, f.slot_max(i))
             } else {
-                (f.slot_min(i), self.hi)
+                let e = if self.back_moved {
+                    self.hi
+                } else {
+                    f.slot_max(i)
+                };
+                (f.slot_min(i), e)
             };
             if self.lockless && f.node.is_dead() {
                 self.rewalk(forward);
                 continue;
             }
             if forward {
+                self.front_moved = true;
                 if e >= self.hi {
                     self.done = true;
                 } else {
@@ -122,6 +136,7 @@ impl<'a> RawIter<'a> {
             } else if s <= self.lo {
                 self.done = true;
             } else {
+                self.back_moved = true;
                 self.hi = s - 1;
                 if i > 0 {
                     f.offset -= 1;

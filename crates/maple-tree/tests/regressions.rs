@@ -96,6 +96,29 @@ fn the_shared_iterator_never_goes_back_over_what_it_yielded() {
     assert_eq!(back.next_back(), Some((25..=29, Value::new(8))));
 }
 
+/// Found by `maple soak`: a shared `range(200..=400)` whose first leaf was replaced before
+/// its first step walked again from the start of the slot holding 200 (here 100), not from
+/// 200, and so yielded `100..=150`, a range outside the window. The first range an end yields
+/// now always meets the window, from the front and from the back.
+#[test]
+fn a_shared_range_replaced_before_its_first_step_stays_in_its_window() {
+    let tree = RcuMapleTree::new(TreeKind::Plain);
+    tree.write().store_range(100..=300, Value::new(1)).unwrap();
+    tree.write().store_range(350..=500, Value::new(2)).unwrap();
+    let reader = tree.read();
+    let mut it = reader.range(200..=400);
+    tree.write().store_range(100..=150, Value::new(3)).unwrap();
+    assert_eq!(it.next(), Some((151..=300, Value::new(1))));
+    assert_eq!(it.next(), Some((350..=500, Value::new(2))));
+    assert_eq!(it.next(), None);
+
+    let mut back = reader.range(200..=400);
+    tree.write().store_range(450..=500, Value::new(4)).unwrap();
+    assert_eq!(back.next_back(), Some((350..=449, Value::new(2))));
+    assert_eq!(back.next_back(), Some((151..=300, Value::new(1))));
+    assert_eq!(back.next_back(), None);
+}
+
 /// A cursor whose search found nothing used to be dead: `cursor(100)`, `find(50)` gave
 /// `None`, then `find(200)` gave `None` though `150..=160` is stored; paused on the last
 /// range, an exhausted `find(u64::MAX)` made `find_rev(0)` give `None`. Both resume now, as
