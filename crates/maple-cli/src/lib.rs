@@ -2,7 +2,9 @@
 //! ([`replay`]), node pictures ([`dump`]), peer comparisons ([`compare`]) and the
 //! fork benchmark over the address-space model ([`spawn`]), lock-free readers against a
 //! writer ([`readers`]), and a long-running checked workload ([`soak`]).
-#![forbid(unsafe_code)]
+// No unsafe code, except the libc calls of `maple spawn --kernel` (`spawn::kernel`, which
+// allows it for itself, each block with its SAFETY argument).
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 #[cfg(feature = "tools")]

@@ -68,7 +68,30 @@ enum Cmd {
     Dump(DumpArgs),
     /// Time the tree against other range maps and write ratio tables, CSV and charts.
     Compare(CompareArgs),
-    /// Fork+exit cycles of an address space per fork strategy, by VMA count.
+    /// Fork+exit cycles of an address space per fork strategy, by VMA count; with --kernel,
+    /// the same loop on the running kernel beside them.
+    ///
+    /// Every (VMA count, strategy) point runs --repeats times (default 3). The runs of one VMA
+    /// count are interleaved round-robin over the strategies, each round starting one
+    /// strategy further on, so drift of the machine hits every strategy alike.
+    ///
+    /// Reading the output: the first table has one row per VMA count and, for each strategy,
+    /// forks per 10 s as `median [min–max]` of its runs; `dup gain` and `map gain` are Dup and
+    /// DupMap over Rebuild, from the medians. A wide [min–max] means a noisy point: trust the
+    /// median, and compare rows only where the ranges do not overlap. The second table is
+    /// the median rate times the VMA count (VMAs copied per second). `spawn.csv` has one row
+    /// per point (median, min, max, the runs' total forks and seconds), `spawn_runs.csv` one
+    /// row per run, `spawn.svg` the medians with a bar from the slowest to the fastest run.
+    ///
+    /// --kernel adds a `kernel/10s` column: the seeds' unixbench spawn loop (fork(); the child
+    /// _exit(0)s at once; the parent waitpid()s) on the running kernel, measured in a fresh
+    /// `maple` process per run that is topped up with one-page anonymous mappings (alternately
+    /// write-only and read-only, so none merge) to the row's VMA count. It includes the whole
+    /// fork (process creation, exit, wait), so it is far below the model's columns, which do
+    /// only the address-space copy. A `*` marks a row below the measuring process's own VMA
+    /// count (it forked that many instead). Counts that would take the process over
+    /// vm.max_map_count (minus a margin of 64) are skipped with a note. Linux only; needs no
+    /// privileges.
     Spawn(SpawnArgs),
     /// Page-fault throughput with per-VMA locks against the mmap lock.
     Faults(FaultsArgs),
@@ -82,6 +105,9 @@ enum Cmd {
     /// reader answer, every entry drop and the tree's invariants are checked. Exit 1 on any
     /// fault; ends with a one-line summary.
     Soak(SoakArgs),
+    /// Internal: one kernel run of `spawn --kernel`, in a fresh process.
+    #[command(name = "spawn-kernel-worker", hide = true)]
+    SpawnKernelWorker(KernelWorkerArgs),
 }
 
 /// A clap value parser from a plain function, whose error message is the function's own
@@ -157,9 +183,21 @@ struct SoakArgs {
 
 #[derive(Args, Debug)]
 struct SpawnArgs {
-    /// Seconds of fork+exit cycles per (VMA count, strategy) point (above 0, at most 86400).
-    #[arg(long, value_name = "S", default_value_t = spawn::DEFAULT_SECONDS, value_parser = Checked(spawn_secs))]
-    seconds: f64,
+    /// Seconds of fork+exit cycles per run (above 0, at most 86400). Default: 3.5 / REPEATS,
+    /// so each point gets 3.5 s in all and a full default run takes about 2 minutes (about
+    /// 2.7 with --kernel) whatever the repeats.
+    #[arg(long, value_name = "S", value_parser = Checked(spawn_secs))]
+    seconds: Option<f64>,
+    /// Runs per (VMA count, strategy) point, 1..=1000; tables show their median [min–max].
+    #[arg(long, value_name = "R", default_value_t = spawn::DEFAULT_REPEATS, value_parser = Checked(spawn::parse_repeats))]
+    repeats: usize,
+    /// Also measure fork+exit+wait of a real process on the running kernel (Linux), in a
+    /// `kernel/10s` column beside the model's strategies.
+    #[arg(long, conflicts_with = "maps")]
+    kernel: bool,
+    /// Measure only the running kernel (no model columns).
+    #[arg(long, conflicts_with = "maps")]
+    kernel_only: bool,
     /// Comma-separated VMA counts, each from 21 (the base layout) to 65530 (the map-count
     /// limit).
     #[arg(long, value_name = "LIST", value_parser = Checked(parse_vma_list), conflicts_with = "maps")]
@@ -171,6 +209,19 @@ struct SpawnArgs {
     /// VMA, at most 65530).
     #[arg(long, value_name = "FILE")]
     maps: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct KernelWorkerArgs {
+    /// Top this process up to this many VMAs.
+    #[arg(long, value_name = "N", value_parser = Checked(any_u64), required_unless_present = "probe")]
+    vmas: Option<u64>,
+    /// Seconds of the fork loop.
+    #[arg(long, value_name = "S", value_parser = Checked(spawn_secs), required_unless_present = "probe")]
+    seconds: Option<f64>,
+    /// Only print this process's own VMA count.
+    #[arg(long, conflicts_with_all = ["vmas", "seconds"])]
+    probe: bool,
 }
 
 #[derive(Args, Debug)]
@@ -294,6 +345,7 @@ fn main() -> ExitCode {
         Cmd::Readers(a) => run_readers(a),
         Cmd::DiffKernel(a) => run_diff_kernel(a),
         Cmd::Soak(a) => run_soak(a),
+        Cmd::SpawnKernelWorker(a) => run_kernel_worker(a),
     }
 }
 
@@ -491,9 +543,76 @@ fn run_compare(a: CompareArgs) -> ExitCode {
     }
 }
 
+/// What `spawn --kernel` needs: the binary to start as the measuring process, that
+/// process's own VMA count, the kernel's limit and the counts skipped under it.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+struct KernelSetup {
+    exe: PathBuf,
+    base: usize,
+    max_map_count: usize,
+    skipped: Vec<(usize, String)>,
+}
+
+#[cfg(target_os = "linux")]
+fn kernel_setup(counts: &[usize]) -> Result<KernelSetup, String> {
+    use maple_cli::spawn::kernel;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the maple binary: {e}"))?;
+    let base = kernel::probe_worker(&exe)?;
+    let max_map_count = kernel::read_max_map_count()?;
+    let skipped = counts
+        .iter()
+        .filter_map(|&n| spawn::kernel_skip(n, base, max_map_count).map(|why| (n, why)))
+        .collect();
+    Ok(KernelSetup {
+        exe,
+        base,
+        max_map_count,
+        skipped,
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kernel_setup(_counts: &[usize]) -> Result<KernelSetup, String> {
+    Err("--kernel is not supported on this OS (it measures Linux's fork)".into())
+}
+
+#[cfg(target_os = "linux")]
+fn kernel_point(
+    k: &KernelSetup,
+    n: usize,
+    repeat: usize,
+    time: std::time::Duration,
+) -> Result<spawn::SpawnPoint, String> {
+    spawn::run_kernel_point(&k.exe, n, repeat, time)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kernel_point(
+    _k: &KernelSetup,
+    _n: usize,
+    _repeat: usize,
+    _time: std::time::Duration,
+) -> Result<spawn::SpawnPoint, String> {
+    Err("not supported on this OS".into())
+}
+
+/// Seconds with at most 3 decimals and no trailing zeros.
+fn secs_text(d: std::time::Duration) -> String {
+    let s = format!("{:.3}", d.as_secs_f64());
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn run_spawn(a: SpawnArgs) -> ExitCode {
-    use maple_mm::ForkStrategy;
-    let time = std::time::Duration::from_secs_f64(a.seconds);
+    use maple_cli::spawn::Subject;
+    let time = spawn::run_time(a.seconds, a.repeats);
+    let subjects: Vec<Subject> = if a.kernel_only {
+        vec![Subject::Kernel]
+    } else if a.kernel {
+        Subject::ALL.to_vec()
+    } else {
+        Subject::MODEL.to_vec()
+    };
+    let model = subjects.contains(&Subject::Model(maple_mm::ForkStrategy::Rebuild));
     // (label, parent) pairs: the seed layouts, or one real layout.
     let layouts: Vec<(String, maple_mm::Mm)> = match &a.maps {
         Some(path) => {
@@ -514,9 +633,35 @@ fn run_spawn(a: SpawnArgs) -> ExitCode {
         .vmas
         .clone()
         .map_or_else(|| spawn::DEFAULT_VMAS.to_vec(), |v| v.0);
-    let points_total = if a.maps.is_some() { 1 } else { counts.len() } * ForkStrategy::ALL.len();
+    let kernel = if subjects.contains(&Subject::Kernel) {
+        match kernel_setup(&counts) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("maple spawn: {e}");
+                return ExitCode::from(if cfg!(target_os = "linux") {
+                    EXIT_CHECK
+                } else {
+                    EXIT_INPUT
+                });
+            }
+        }
+    } else {
+        None
+    };
+    let points_total = if a.maps.is_some() { 1 } else { counts.len() } * subjects.len() * a.repeats;
     if let Err(e) = std::fs::create_dir_all(&a.out) {
         return input_error("spawn", format!("cannot create {}: {e}", a.out.display()));
+    }
+    if let Some(k) = &kernel {
+        outln!(
+            "kernel: every run is a fresh maple process ({} VMAs of its own) topped up with \
+             one-page mappings to the row's VMA count; vm.max_map_count is {}",
+            k.base,
+            k.max_map_count
+        );
+        for (_, why) in &k.skipped {
+            outln!("kernel: skipped {why}");
+        }
     }
     let bar = indicatif::ProgressBar::new(points_total as u64);
     bar.set_style(
@@ -524,10 +669,21 @@ fn run_spawn(a: SpawnArgs) -> ExitCode {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut points = Vec::new();
-    let mut run = |mm: &maple_mm::Mm, label: &str| -> Result<(), maple_mm::MmError> {
-        for st in ForkStrategy::ALL {
-            bar.set_message(format!("{label} {}", st.name()));
-            points.push(spawn::run_point(mm, st, time)?);
+    // Every run of one parent (`mm`: the model's layout; `n`: its VMA count), interleaved.
+    let mut run = |mm: Option<&maple_mm::Mm>, n: usize, label: &str| -> Result<(), String> {
+        for (r, st) in spawn::schedule(&subjects, a.repeats) {
+            bar.set_message(format!("{label} {} run {}/{}", st.name(), r + 1, a.repeats));
+            match (st, mm, &kernel) {
+                (Subject::Model(s), Some(mm), _) => points.push(
+                    spawn::run_point(mm, s, r, time).map_err(|e| format!("fork failed: {e}"))?,
+                ),
+                (Subject::Kernel, _, Some(k)) if !k.skipped.iter().any(|x| x.0 == n) => points
+                    .push(
+                        kernel_point(k, n, r, time)
+                            .map_err(|e| format!("kernel run at {n} VMAs: {e}"))?,
+                    ),
+                _ => {}
+            }
             bar.inc(1);
         }
         Ok(())
@@ -535,42 +691,69 @@ fn run_spawn(a: SpawnArgs) -> ExitCode {
     let mut result = Ok(());
     if layouts.is_empty() {
         for &n in &counts {
-            // parse_vmas keeps n within 21..=65530, so this only fails if the model does.
-            let mm = match maple_mm::spawn::try_build_layout(n - maple_mm::spawn::BASE_VMAS) {
-                Ok(mm) => mm,
-                Err(e) => {
-                    bar.finish_and_clear();
-                    eprintln!("maple spawn: cannot build a layout of {n} VMAs: {e}");
-                    return ExitCode::from(EXIT_CHECK);
+            let mm = if model {
+                // parse_vmas keeps n within 21..=65530, so this only fails if the model does.
+                match maple_mm::spawn::try_build_layout(n - maple_mm::spawn::BASE_VMAS) {
+                    Ok(mm) => Some(mm),
+                    Err(e) => {
+                        bar.finish_and_clear();
+                        eprintln!("maple spawn: cannot build a layout of {n} VMAs: {e}");
+                        return ExitCode::from(EXIT_CHECK);
+                    }
                 }
+            } else {
+                None
             };
-            result = run(&mm, &format!("{n} VMAs"));
-            mm.exit();
+            result = run(mm.as_ref(), n, &format!("{n} VMAs"));
+            if let Some(mm) = mm {
+                mm.exit();
+            }
             if result.is_err() {
                 break;
             }
         }
     } else {
         for (label, mm) in layouts {
-            result = run(&mm, &label);
+            result = run(Some(&mm), mm.map_count(), &label);
             mm.exit();
         }
     }
     bar.finish_and_clear();
     if let Err(e) = result {
-        eprintln!("maple spawn: fork failed: {e}");
+        eprintln!("maple spawn: {e}");
         return ExitCode::from(EXIT_CHECK);
     }
-    outln!("forks per 10 s (seeds' table), {} s per point", a.seconds);
-    out!("{}", spawn::forks_table(&points));
-    outln!();
-    outln!("VMAs copied per second");
-    out!("{}", spawn::vmas_table(&points));
-    let csv = a.out.join("spawn.csv");
-    if let Err(e) = std::fs::write(&csv, spawn::to_csv(&points)) {
-        return input_error("spawn", format!("cannot write {}: {e}", csv.display()));
+    outln!(
+        "forks per 10 s (seeds' table): median [min–max] of {} run(s) of {} s per point",
+        a.repeats,
+        secs_text(time)
+    );
+    out!("{}", spawn::forks_table(&points, &subjects));
+    if let Some(k) = &kernel {
+        let starred = points
+            .iter()
+            .any(|p| p.process_vmas.is_some_and(|v| v > p.vmas));
+        if starred {
+            outln!(
+                "* the measuring process alone has {} VMAs, more than the row: the kernel \
+                 forked that many",
+                k.base
+            );
+        }
     }
-    outln!("wrote {}", csv.display());
+    outln!();
+    outln!("VMAs copied per second (at the median rate)");
+    out!("{}", spawn::vmas_table(&points, &subjects));
+    for (name, text) in [
+        ("spawn.csv", spawn::to_csv(&points)),
+        ("spawn_runs.csv", spawn::runs_csv(&points)),
+    ] {
+        let csv = a.out.join(name);
+        if let Err(e) = std::fs::write(&csv, text) {
+            return input_error("spawn", format!("cannot write {}: {e}", csv.display()));
+        }
+        outln!("wrote {}", csv.display());
+    }
     match spawn::write_chart(&points, &a.out) {
         Ok(p) => {
             outln!("wrote {}", p.display());
@@ -578,6 +761,36 @@ fn run_spawn(a: SpawnArgs) -> ExitCode {
         }
         Err(e) => input_error("spawn", e),
     }
+}
+
+/// The measuring process of `spawn --kernel`: prints its own VMA count (`--probe`) or one
+/// [`KernelRun`](maple_cli::spawn::kernel::KernelRun) line; errors go to stderr, exit 1.
+#[cfg(target_os = "linux")]
+fn run_kernel_worker(a: KernelWorkerArgs) -> ExitCode {
+    use maple_cli::spawn::kernel;
+    let result = match (a.probe, a.vmas, a.seconds) {
+        (true, _, _) => kernel::map_count().map(|n| n.to_string()),
+        (false, Some(n), Some(s)) => {
+            kernel::measure(n as usize, std::time::Duration::from_secs_f64(s)).map(|r| r.to_line())
+        }
+        _ => return input_error("spawn-kernel-worker", "--vmas and --seconds, or --probe"),
+    };
+    match result {
+        Ok(line) => {
+            outln!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_CHECK)
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn run_kernel_worker(_a: KernelWorkerArgs) -> ExitCode {
+    eprintln!("maple spawn-kernel-worker: not supported on this OS");
+    ExitCode::from(EXIT_INPUT)
 }
 
 fn run_readers(a: ReadersArgs) -> ExitCode {

@@ -345,6 +345,167 @@ fn spawn_forks_a_maps_file_and_rejects_bad_ones() {
     assert_eq!(run(&["spawn", "--seconds", "-1"]).0, 2);
 }
 
+#[test]
+fn spawn_repeats_every_point_and_reports_median_min_and_max() {
+    let d = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(&[
+        "spawn",
+        "--seconds",
+        "0.001",
+        "--repeats",
+        "3",
+        "--vmas",
+        "21,121",
+        "--out",
+        path(d.path()),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("median [min–max] of 3 run(s) of 0.001 s"),
+        "{out}"
+    );
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(" 121"))
+        .expect("a 121 row");
+    assert_eq!(row.matches('[').count(), 3, "{row}");
+    assert!(row.ends_with('%'), "{row}");
+    assert!(!out.contains("kernel"), "{out}");
+    let csv = std::fs::read_to_string(d.path().join("spawn.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 3, "{csv}");
+    assert!(csv.starts_with(
+        "vmas,strategy,runs,forks,seconds,forks_per_10s,min_forks_per_10s,max_forks_per_10s,"
+    ));
+    assert!(csv.contains("121,dup_map,3,"), "{csv}");
+    let runs = std::fs::read_to_string(d.path().join("spawn_runs.csv")).unwrap();
+    assert_eq!(runs.lines().count(), 1 + 2 * 3 * 3, "{runs}");
+    // Interleaved: the second round starts with dup, the third with dup_map.
+    let order: Vec<&str> = runs
+        .lines()
+        .skip(1)
+        .take(9)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["rebuild", "dup", "dup_map", "dup", "dup_map", "rebuild", "dup_map", "rebuild", "dup"]
+    );
+
+    for bad in ["0", "-1", "1001", "x"] {
+        let (code, _, err) = run(&["spawn", &format!("--repeats={bad}")]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("runs per point: at least 1"), "{bad}: {err}");
+    }
+    maple()
+        .args(["spawn", "--help"])
+        .assert()
+        .code(0)
+        .stdout(contains("--repeats <R>"))
+        .stdout(contains("3.5 / REPEATS"))
+        .stdout(contains("--kernel"));
+}
+
+/// `--kernel`: a fresh process per run forks on the running kernel; its column sits beside
+/// the model's. No timing is asserted, only that it forked.
+#[cfg(target_os = "linux")]
+#[test]
+fn spawn_kernel_forks_on_the_running_kernel_beside_the_model() {
+    let d = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(&[
+        "spawn",
+        "--kernel",
+        "--seconds",
+        "0.01",
+        "--repeats",
+        "2",
+        "--vmas",
+        "121,1621",
+        "--out",
+        path(d.path()),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let header = out.lines().find(|l| l.contains("rebuild/10s")).unwrap();
+    for col in [
+        "dup/10s",
+        "dup_map/10s",
+        "kernel/10s",
+        "dup gain",
+        "map gain",
+    ] {
+        assert!(header.contains(col), "{header}");
+    }
+    assert!(out.contains("vm.max_map_count is "), "{out}");
+    let runs = std::fs::read_to_string(d.path().join("spawn_runs.csv")).unwrap();
+    let kernel: Vec<Vec<&str>> = runs
+        .lines()
+        .filter(|l| l.contains(",kernel,"))
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(kernel.len(), 4, "{runs}");
+    for k in &kernel {
+        assert!(k[3].parse::<u64>().unwrap() > 0, "no forks: {runs}");
+        // The forking process had the row's VMAs (give or take an allocator mapping made
+        // between topping up and the count).
+        let (row, had): (usize, usize) = (k[0].parse().unwrap(), k[6].parse().unwrap());
+        assert!(had.abs_diff(row) <= 2, "{runs}");
+    }
+    let csv = std::fs::read_to_string(d.path().join("spawn.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 4, "{csv}");
+    assert!(csv.contains("1621,kernel,2,"), "{csv}");
+
+    // --kernel-only: one column, no gains.
+    let (code, out, err) = run(&[
+        "spawn",
+        "--kernel-only",
+        "--seconds",
+        "0.01",
+        "--repeats",
+        "1",
+        "--vmas",
+        "221",
+        "--out",
+        path(d.path()),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let header = out.lines().find(|l| l.contains("kernel/10s")).unwrap();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["VMAs", "kernel/10s"]
+    );
+    assert!(out.lines().any(|l| l.starts_with(" 221 ")), "{out}");
+
+    // Counts the kernel's limit cannot hold are skipped with the reason (when the limit is
+    // the default 65530, as on most machines).
+    let limit: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if limit < 65530 + 64 {
+        let (code, out, err) = run(&[
+            "spawn",
+            "--kernel-only",
+            "--seconds",
+            "0.01",
+            "--vmas",
+            "65530",
+            "--out",
+            path(d.path()),
+        ]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(
+            out.contains(&format!(
+                "kernel: skipped 65530 VMAs: 65530 + a margin of 64 is above vm.max_map_count ({limit})"
+            )),
+            "{out}"
+        );
+    }
+
+    let (code, _, err) = run(&["spawn", "--kernel", "--maps", "/no/such/maps"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
+}
+
 /// Defect 6: `spawn --vmas 65532` panicked in maple-mm (`spawn layout mmap: NoMem`) and exited
 /// 101; a count above the map-count limit is now an input error.
 #[test]
