@@ -12,7 +12,7 @@ use maple_tree::{Entry, MapleTree, NodeInfo, TreeKind, Value};
 
 use fastrand::Rng;
 
-/// One node as drawn: a copy of what [`MapleTree::visit_nodes`] reports.
+/// One node as drawn: a copy of what [`TreeView::visit_nodes`](maple_tree::TreeView::visit_nodes) reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeView {
     /// Depth from the root (root = 0).

@@ -95,7 +95,7 @@ enum Cmd {
     Spawn(SpawnArgs),
     /// Page-fault throughput with per-VMA locks against the mmap lock.
     Faults(FaultsArgs),
-    /// Lock-free readers of the shared tree against one writer, beside RwLock<BTreeMap> and
+    /// Lock-free readers of the shared tree against one writer, beside a BTreeMap under an RwLock and
     /// SkipMap; and the cost of a shared store against an owned one.
     Readers(ReadersArgs),
     /// Random mmap/munmap/mprotect/madvise against the running kernel, compared with the

@@ -276,7 +276,7 @@ impl RawTree {
     }
 }
 
-/// A failed [`MapleTree::try_dup_map`]: the error from the mapping function, the range of the
+/// A failed [`TreeView::try_dup_map`]: the error from the mapping function, the range of the
 /// entry it failed on, and the partial copy.
 ///
 /// The partial copy holds exactly the entries produced before the failure (ranges the

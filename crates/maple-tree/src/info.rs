@@ -17,7 +17,7 @@ pub enum SlotKind {
     Entry,
 }
 
-/// One node as seen by [`crate::MapleTree::visit_nodes`].
+/// One node as seen by [`crate::TreeView::visit_nodes`].
 #[derive(Clone, Debug)]
 pub struct NodeInfo<'a> {
     /// Depth from the root (0).
