@@ -84,15 +84,15 @@ pub use mode::Shared;
 pub use mode::{Mode, Owned, TakeOld};
 pub use node::NODE_SIZE;
 pub use prealloc::Prealloc;
-#[cfg(all(feature = "std", loom))]
-#[doc(hidden)]
-pub use rcu::loom_stats;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use rcu::{RcuMapleTree, ReadGuard, WriteGuard};
 #[cfg(feature = "fault-injection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fault-injection")))]
 pub use supply::fault;
+#[cfg(all(feature = "std", loom))]
+#[doc(hidden)]
+pub use sync::loom_stats;
 pub use tree::{MapleTree, TreeKind};
 pub use validate::ValidateError;
 pub use view::{Access, Exclusive, Lockless, TreeView};

@@ -45,8 +45,7 @@ pub struct Owned {
 pub struct Shared<'t> {
     pub(crate) raw: &'t RawTree,
     pub(crate) writer: crate::sync::MutexGuard<'t, RefCell<crate::reclaim::Reclaimer>>,
-    #[cfg(loom)]
-    pub(crate) grace: &'t crate::sync::loom_reclaim::Grace,
+    pub(crate) epoch: &'t crate::sync::Epoch,
 }
 
 /// Modes in which a write can hand the caller the entry it removed: [`Owned`] for every entry
@@ -194,12 +193,8 @@ impl sealed::Sealed for Shared<'_> {
                 pool,
             },
         );
-        reclaimer.borrow_mut().seal_if_full(
-            #[cfg(loom)]
-            self.grace,
-        );
-        #[cfg(loom)]
-        self.grace.try_reclaim();
+        reclaimer.borrow_mut().seal_if_full(self.epoch);
+        self.epoch.after_write();
         result
     }
     fn release(&mut self) {}

@@ -60,14 +60,6 @@ pub(crate) struct Node {
     /// Pivots, gaps and meta are integers kept as pointers without provenance; slots are
     /// real pointers (children, or entries' own bytes), so their provenance survives.
     data: [AtomicPtr<()>; DATA_WORDS],
-    /// Loom only: a plain copy of `data` for [`NodePtr::slot_ref`] (loom atomics hold no
-    /// value in place, so `&E` cannot be borrowed from them). Only the single writer or owner
-    /// reads it, so it needs no modelling.
-    #[cfg(loom)]
-    shadow: [core::sync::atomic::AtomicPtr<()>; DATA_WORDS],
-    /// Loom only: set when the node is freed; touching a freed node panics.
-    #[cfg(loom)]
-    freed: core::sync::atomic::AtomicBool,
 }
 
 #[cfg(not(loom))]
@@ -219,21 +211,56 @@ extern "C" fn alignment_broken(addr: usize) -> ! {
     )
 }
 
+/// Loom's bookkeeping, kept beside the nodes so that a node has the same fields under loom.
+///
+/// * Freeing a node only poisons it (its address goes into `freed`, and every later access
+///   panics with "used after it was freed"); the memory is released by
+///   [`release_freed_nodes`] when the shared tree is dropped, after every model thread has
+///   joined. A reader that reaches a reclaimed node therefore fails the model instead of
+///   reading freed memory.
+/// * Loom atomics keep their value in loom's model, not in place, so `&E` cannot be borrowed
+///   from a slot. [`NodePtr::slot_ref`] hands out a plain copy of the slot word instead, made
+///   on first use and kept current by every later store to that word. Only the single writer
+///   or owner borrows entries, so the copies need no modelling.
+///
+/// A loom model runs all its threads on one OS thread, so the tables are thread-local.
 #[cfg(loom)]
-std::thread_local! {
-    /// Nodes freed under loom: poisoned, and released by [`release_freed_nodes`].
-    static FREED: core::cell::RefCell<alloc::vec::Vec<NodePtr>> =
-        const { core::cell::RefCell::new(alloc::vec::Vec::new()) };
+mod loom_side {
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+    use core::cell::RefCell;
+    use core::sync::atomic::AtomicPtr;
+    use std::collections::{HashMap, HashSet};
+
+    use super::NodePtr;
+
+    /// Freed nodes, in order, and their addresses.
+    pub(super) type Freed = (Vec<NodePtr>, HashSet<usize>);
+    /// Plain copies of slot words, by (node address, word).
+    pub(super) type SlotCopies = HashMap<(usize, usize), Box<AtomicPtr<()>>>;
+
+    std::thread_local! {
+        pub(super) static FREED: RefCell<Freed> = RefCell::new((Vec::new(), HashSet::new()));
+        pub(super) static SLOT_COPIES: RefCell<SlotCopies> = RefCell::new(HashMap::new());
+    }
+
+    pub(super) fn is_freed(addr: usize) -> bool {
+        FREED.with(|f| f.borrow().1.contains(&addr))
+    }
 }
 
-/// Releases the memory of every node freed so far on this thread (loom only; a loom model runs
-/// all its threads on one OS thread).
+/// Releases the memory of every node freed so far on this thread (loom only).
 ///
 /// # Safety
 /// No freed node may be touched afterwards: every reader of the trees they came from is gone.
 #[cfg(loom)]
 pub(crate) unsafe fn release_freed_nodes() {
-    for n in FREED.with(|f| core::mem::take(&mut *f.borrow_mut())) {
+    let (nodes, _) = loom_side::FREED.with(|f| core::mem::take(&mut *f.borrow_mut()));
+    loom_side::SLOT_COPIES.with(|c| {
+        c.borrow_mut()
+            .retain(|&(addr, _), _| !nodes.iter().any(|n| n.addr() == addr))
+    });
+    for n in nodes {
         // SAFETY: allocated by `NodePtr::alloc` with `Box`, freed (so unreachable) exactly once,
         // and the caller guarantees no further use.
         drop(unsafe { alloc::boxed::Box::from_raw(n.0.as_ptr()) });
@@ -277,7 +304,7 @@ impl SpareNodes {
         }
     }
     /// How many frames are kept.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn len(&self) -> usize {
         let relaxed = core::sync::atomic::Ordering::Relaxed;
         self.0.iter().filter(|s| !s.load(relaxed).is_null()).count()
@@ -316,10 +343,6 @@ impl NodePtr {
             let node = alloc::boxed::Box::new(Node {
                 parent: AtomicPtr::new(ptr::null_mut()),
                 data: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
-                shadow: core::array::from_fn(|_| {
-                    core::sync::atomic::AtomicPtr::new(ptr::null_mut())
-                }),
-                freed: core::sync::atomic::AtomicBool::new(false),
             });
             Some(NodeMut(NodePtr(NonNull::from(alloc::boxed::Box::leak(
                 node,
@@ -357,17 +380,16 @@ impl NodePtr {
             dealloc(self.0.as_ptr() as *mut u8, layout())
         }
         #[cfg(loom)]
-        {
-            // SAFETY: the node is still allocated (release_freed_nodes frees it later).
-            let node = unsafe { self.0.as_ref() };
-            let was = node.freed.swap(true, core::sync::atomic::Ordering::Relaxed);
+        loom_side::FREED.with(|f| {
+            let mut f = f.borrow_mut();
+            let fresh = f.1.insert(self.addr());
             assert!(
-                !was,
+                fresh,
                 "maple-tree (loom): node {:#x} freed twice",
                 self.addr()
             );
-            FREED.with(|f| f.borrow_mut().push(self));
-        }
+            f.0.push(self);
+        });
     }
 
     #[inline]
@@ -381,7 +403,7 @@ impl NodePtr {
         let node = unsafe { self.0.as_ref() };
         #[cfg(loom)]
         assert!(
-            !node.freed.load(core::sync::atomic::Ordering::Relaxed),
+            !loom_side::is_freed(self.addr()),
             "maple-tree (loom): node {:#x} used after it was freed",
             self.addr()
         );
@@ -392,12 +414,16 @@ impl NodePtr {
     fn word(&self, i: usize) -> &AtomicPtr<()> {
         &self.node().data[i]
     }
-    /// Stores data word `i` (and, under loom, its shadow copy).
+    /// Stores data word `i` (and, under loom, its plain copy if `slot_ref` made one).
     #[inline]
     fn store_word(&self, i: usize, v: Word, order: Ordering) {
         self.word(i).store(v, order);
         #[cfg(loom)]
-        self.node().shadow[i].store(v, core::sync::atomic::Ordering::Relaxed);
+        loom_side::SLOT_COPIES.with(|c| {
+            if let Some(copy) = c.borrow().get(&(self.addr(), i)) {
+                copy.store(v, core::sync::atomic::Ordering::Relaxed);
+            }
+        });
     }
     #[inline]
     fn int(&self, i: usize) -> u64 {
@@ -423,7 +449,7 @@ impl NodePtr {
         self.word(shape.slot_base() + i).load(Ordering::Acquire)
     }
     /// The slot's memory, for handing out `&E` on a tree nobody else can write. (Under loom,
-    /// the slot's shadow copy, which holds the same word for the writer or owner.)
+    /// a plain copy of the slot word kept current by every store to it: see `loom_side`.)
     #[inline]
     pub(crate) fn slot_ref(&self, shape: Shape, i: usize) -> &core::sync::atomic::AtomicPtr<()> {
         #[cfg(not(loom))]
@@ -432,7 +458,20 @@ impl NodePtr {
         }
         #[cfg(loom)]
         {
-            &self.node().shadow[shape.slot_base() + i]
+            let w = shape.slot_base() + i;
+            let copy: *const core::sync::atomic::AtomicPtr<()> = loom_side::SLOT_COPIES.with(|c| {
+                let mut c = c.borrow_mut();
+                let copy = c.entry((self.addr(), w)).or_insert_with(|| {
+                    alloc::boxed::Box::new(core::sync::atomic::AtomicPtr::new(
+                        self.word(w).load(Ordering::Relaxed),
+                    ))
+                });
+                &**copy as *const _
+            });
+            // SAFETY: the copy is boxed, so it stays put while the map changes, and it is only
+            // dropped by `release_freed_nodes`, after the node was freed and its tree dropped,
+            // when nothing can borrow from the node any more.
+            unsafe { &*copy }
         }
     }
     #[inline]

@@ -383,7 +383,7 @@ impl RawTree {
     pub(crate) fn spare_nodes(&self) -> &SpareNodes {
         &self.owner.spares
     }
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn spares(&self) -> usize {
         self.owner.spares.len()
     }

@@ -38,17 +38,12 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ops::{Deref, RangeBounds};
 
-#[cfg(not(loom))]
-use crossbeam_epoch::{self as epoch, Guard};
-
 use crate::entry::Entry;
 use crate::mode::Shared;
 use crate::prealloc::Prealloc;
 use crate::raw::RawTree;
 use crate::reclaim::Reclaimer;
-#[cfg(loom)]
-use crate::sync::loom_reclaim::Grace;
-use crate::sync::Mutex;
+use crate::sync::{Epoch, Mutex, Pin};
 use crate::tree::window;
 use crate::view::{Lockless, TreeView};
 use crate::{Error, MapleTree, TreeKind};
@@ -78,9 +73,8 @@ pub struct RcuMapleTree<E: Entry + Send + Sync + 'static> {
     tree: MapleTree<E>,
     /// The writer lock, and what writes retired, waiting for their grace period.
     writer: Mutex<RefCell<Reclaimer>>,
-    /// Loom only: grace periods and deferred destruction in place of crossbeam-epoch.
-    #[cfg(loom)]
-    grace: Grace,
+    /// Grace periods (crossbeam-epoch's global collector; loom's stand-in under loom).
+    epoch: Epoch,
 }
 
 /// The writer of an [`RcuMapleTree`]: a [`MapleTree`] in [`Shared`] mode, with the same write
@@ -122,8 +116,7 @@ impl<E: Entry + Send + Sync + 'static> RcuMapleTree<E> {
         RcuMapleTree {
             tree,
             writer: Mutex::new(RefCell::new(reclaimer)),
-            #[cfg(loom)]
-            grace: Grace::new(),
+            epoch: Epoch::new(),
         }
     }
     /// Takes the tree back for owned, in-place use (the kernel's `mt_clear_in_rcu`). No
@@ -142,14 +135,9 @@ impl<E: Entry + Send + Sync + 'static> RcuMapleTree<E> {
     }
     /// Starts a lock-free read section (the kernel's `rcu_read_lock`).
     pub fn read(&self) -> ReadGuard<'_, E> {
-        #[cfg(loom)]
-        self.grace.pin();
         ReadGuard {
             raw: self.tree.raw(),
-            #[cfg(not(loom))]
-            guard: epoch::pin(),
-            #[cfg(loom)]
-            grace: &self.grace,
+            _pin: self.epoch.pin(),
             _entries: PhantomData,
         }
     }
@@ -159,8 +147,7 @@ impl<E: Entry + Send + Sync + 'static> RcuMapleTree<E> {
         MapleTree::from_mode(Shared {
             raw: self.tree.raw(),
             writer: self.writer.lock().unwrap_or_else(|p| p.into_inner()),
-            #[cfg(loom)]
-            grace: &self.grace,
+            epoch: &self.epoch,
         })
     }
     /// Takes the writer lock and reserves every node a store over `range` may need (see
@@ -229,18 +216,8 @@ impl<E: Entry + Send + Sync + 'static> fmt::Debug for RcuMapleTree<E> {
 #[must_use]
 pub struct ReadGuard<'t, E: Entry> {
     raw: &'t RawTree,
-    #[cfg(not(loom))]
-    guard: Guard,
-    #[cfg(loom)]
-    grace: &'t Grace,
+    _pin: Pin<'t>,
     _entries: PhantomData<(E, *const ())>,
-}
-
-#[cfg(loom)]
-impl<E: Entry> Drop for ReadGuard<'_, E> {
-    fn drop(&mut self) {
-        self.grace.unpin();
-    }
 }
 
 impl<E: Entry> Deref for ReadGuard<'_, E> {
@@ -254,12 +231,6 @@ impl<E: Entry> Deref for ReadGuard<'_, E> {
 impl<E: Entry> ReadGuard<'_, E> {
     /// Ends the read section early, letting reclamation proceed (dropping the guard does too).
     pub fn unpin(self) {}
-
-    #[doc(hidden)]
-    #[cfg(not(loom))]
-    pub fn epoch_guard(&self) -> &Guard {
-        &self.guard
-    }
 }
 
 impl<E: Entry> fmt::Debug for ReadGuard<'_, E> {
@@ -267,31 +238,5 @@ impl<E: Entry> fmt::Debug for ReadGuard<'_, E> {
         f.debug_struct("ReadGuard")
             .field("len", &self.raw.len())
             .finish_non_exhaustive()
-    }
-}
-
-/// Loom only: how often readers met a replaced node and restarted, so models can show that
-/// the restart paths were exercised.
-#[cfg(loom)]
-#[doc(hidden)]
-pub mod loom_stats {
-    use core::cell::Cell;
-    std::thread_local! {
-        static RESTARTS: Cell<usize> = const { Cell::new(0) };
-        static REUSES: Cell<usize> = const { Cell::new(0) };
-    }
-    pub(crate) fn restarted() {
-        RESTARTS.with(|r| r.set(r.get() + 1));
-    }
-    pub(crate) fn reused() {
-        REUSES.with(|r| r.set(r.get() + 1));
-    }
-    /// Reader restarts so far on this OS thread (a loom model runs all its threads on one).
-    pub fn restarts() -> usize {
-        RESTARTS.with(|r| r.get())
-    }
-    /// Node frames the writer built from reclaimed ones so far on this OS thread.
-    pub fn reuses() -> usize {
-        REUSES.with(|r| r.get())
     }
 }

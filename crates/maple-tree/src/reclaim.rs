@@ -98,40 +98,23 @@ impl Reclaimer {
         {
             self.reused += 1;
         }
-        #[cfg(loom)]
-        crate::rcu::loom_stats::reused();
+        crate::sync::reused();
         Some(node)
     }
 
     /// Starts the grace period of the current batch once it is full. Call after the write
     /// that retired its items has published them unlinked.
-    pub(crate) fn seal_if_full(&mut self, #[cfg(loom)] grace: &crate::sync::loom_reclaim::Grace) {
+    #[cfg(feature = "std")]
+    pub(crate) fn seal_if_full(&mut self, epoch: &crate::sync::Epoch) {
         if self.current.items < BATCH {
             return;
         }
         let batch = core::mem::take(&mut self.current);
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
-        let raise = move || flag.store(true, Ordering::Release);
-        #[cfg(all(feature = "std", not(loom)))]
-        {
-            let guard = crossbeam_epoch::pin();
-            // SAFETY: the closure only raises a flag it co-owns; crossbeam runs it once, after
-            // every reader pinned now has unpinned, which is what the flag then means.
-            unsafe { guard.defer_unchecked(raise) };
-            // Hand the closure to the global queue now rather than when 64 have piled up in
-            // this thread's bag, so the batch's grace period can end soon.
-            guard.flush();
-        }
-        // Without `std` there is no shared tree (`RcuMapleTree` needs it), so no reclaimer is
-        // ever built; were one, its batches would simply wait for the tree's drop.
-        #[cfg(not(any(feature = "std", loom)))]
-        drop(raise);
-        // SAFETY: as above, with loom's grace-period stand-in.
-        #[cfg(loom)]
-        unsafe {
-            grace.defer_unchecked(raise)
-        };
+        // SAFETY: the closure only raises a flag it co-owns; it runs once, after every reader
+        // pinned now has unpinned, which is what the flag then means.
+        unsafe { epoch.defer(move || flag.store(true, Ordering::Release)) };
         self.pending.push_back((batch, done));
     }
 

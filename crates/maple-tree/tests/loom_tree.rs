@@ -373,3 +373,24 @@ fn reuse_one_reader() {
 fn reuse_two_readers() {
     reuse(TreeKind::Alloc, &[&[0], &[3, 4]]);
 }
+
+/// The grace-period stand-in is not vacuous: with a planted bug that ends every grace period
+/// at once, readers or not, the `reuse` model must fail: some execution hands a reader a
+/// frame the writer rebuilt (or freed) under it. The same model passes without the plant
+/// (`reuse_one_reader`).
+#[test]
+fn premature_free_is_caught() {
+    maple_tree::loom_stats::plant_premature_free(true);
+    let failed = std::panic::catch_unwind(|| reuse(TreeKind::Plain, &[&[0, 3]]));
+    maple_tree::loom_stats::plant_premature_free(false);
+    let payload = failed.expect_err("the model passed with every grace period cut short");
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    assert!(
+        message.contains("reader lost entry") || message.contains("used after it was freed"),
+        "the model failed for another reason: {message}"
+    );
+}
