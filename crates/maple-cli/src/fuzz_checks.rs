@@ -9,6 +9,24 @@
 
 use crate::replay::{self, Op, ReplayError, Validate};
 
+mod model;
+mod owned;
+mod shared;
+mod writes;
+
+pub use owned::owned_tree;
+
+/// The operations a structured target's input decodes to (what `arbitrary` makes of the
+/// bytes), for reading a crash: `None` for targets whose input is text.
+pub fn describe(target: &str, data: &[u8]) -> Option<String> {
+    match target {
+        "owned_tree" => Some(owned::describe(data)),
+        "shared_tree" => Some(shared::describe(data)),
+        _ => None,
+    }
+}
+pub use shared::shared_tree;
+
 /// Longest error message accepted: a location, a field name and two short excerpts fit.
 const MAX_MESSAGE: usize = 400;
 

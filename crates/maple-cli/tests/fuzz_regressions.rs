@@ -37,3 +37,28 @@ fn replay_script_inputs_keep_their_promises() {
 fn maps_inputs_keep_their_promises() {
     check_all("maps", fuzz_checks::maps);
 }
+
+#[test]
+fn owned_tree_inputs_keep_their_promises() {
+    check_all("owned_tree", fuzz_checks::owned_tree);
+}
+
+#[test]
+fn shared_tree_inputs_keep_their_promises() {
+    check_all("shared_tree", fuzz_checks::shared_tree);
+}
+
+/// Prints what a structured target's input decodes to: `FUZZ_TARGET=owned_tree
+/// FUZZ_INPUT=path cargo test -p maple-cli --test fuzz_regressions describe -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore = "a tool for reading crashes, run by hand"]
+fn describe() {
+    let target = std::env::var("FUZZ_TARGET").expect("FUZZ_TARGET");
+    let path = std::env::var("FUZZ_INPUT").expect("FUZZ_INPUT");
+    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    match fuzz_checks::describe(&target, &data) {
+        Some(text) => println!("{text}"),
+        None => println!("{}", String::from_utf8_lossy(&data)),
+    }
+}
