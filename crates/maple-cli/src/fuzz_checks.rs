@@ -9,11 +9,15 @@
 
 use crate::replay::{self, Op, ReplayError, Validate};
 
+mod address_space;
+mod dup;
 mod model;
 mod owned;
 mod shared;
 mod writes;
 
+pub use address_space::address_space;
+pub use dup::dup_tree;
 pub use owned::owned_tree;
 
 /// The operations a structured target's input decodes to (what `arbitrary` makes of the
@@ -22,6 +26,8 @@ pub fn describe(target: &str, data: &[u8]) -> Option<String> {
     match target {
         "owned_tree" => Some(owned::describe(data)),
         "shared_tree" => Some(shared::describe(data)),
+        "dup_tree" => Some(dup::describe(data)),
+        "address_space" => Some(address_space::describe(data)),
         _ => None,
     }
 }

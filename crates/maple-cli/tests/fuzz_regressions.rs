@@ -48,6 +48,16 @@ fn shared_tree_inputs_keep_their_promises() {
     check_all("shared_tree", fuzz_checks::shared_tree);
 }
 
+#[test]
+fn dup_tree_inputs_keep_their_promises() {
+    check_all("dup_tree", fuzz_checks::dup_tree);
+}
+
+#[test]
+fn address_space_inputs_keep_their_promises() {
+    check_all("address_space", fuzz_checks::address_space);
+}
+
 /// Prints what a structured target's input decodes to: `FUZZ_TARGET=owned_tree
 /// FUZZ_INPUT=path cargo test -p maple-cli --test fuzz_regressions describe -- --ignored
 /// --nocapture`.

@@ -353,7 +353,7 @@ pub fn pair(r: &RangeInclusive<u64>) -> (u64, u64) {
 // ---------------------------------------------------------------------------------------
 
 /// An entry type for the model runs: made from a model value, read back as one.
-pub trait Ent: Entry + Clone + Debug + Send + Sync + 'static {
+pub trait Ent: Entry + Clone + PartialEq + Debug + Send + Sync + 'static {
     /// Counts live instances (checked against the model).
     const COUNTED: bool;
     fn mk(live: &Arc<AtomicIsize>, v: u64) -> Self;
