@@ -57,17 +57,16 @@ enum MmOp {
     Munmap(Addr, Len),
     Mprotect(Addr, Len, u8),
     Madvise(Addr, Len, u8),
-    Brk(i8),
     Touch(Addr),
+    Brk(i8),
     Fork {
         strategy: u8,
         fail_at: Option<u8>,
         keep: bool,
     },
-    Switch(u8),
-    Exit(u8),
-    MaxMapCount(u8),
-    CommitLimit(Option<u8>),
+    /// Rarer steps: switch to another address space (0-3), exit one (4), lower the map
+    /// count limit (5), set a commit limit (6), lift it (7); nothing otherwise.
+    Other(u8, u8),
 }
 
 /// One address space under test and what the merge check may rely on.
@@ -87,11 +86,11 @@ pub fn describe(data: &[u8]) -> String {
 impl Addr {
     fn resolve(self, mm: &Mm) -> u64 {
         let l = mm.layout();
-        let page = u64::from(self.page % 1024);
-        let base = match self.region % 4 {
-            0 => 0x1000_0000,
-            1 => l.mmap_base - 1024 * P,
-            2 => l.start_brk - 256 * P,
+        let page = u64::from(self.page % 96);
+        let base = match self.region % 8 {
+            0..=3 => 0x1000_0000,
+            4 | 5 => l.mmap_base - 64 * P,
+            6 => l.start_brk - 32 * P,
             _ => l.mmap_min_addr.saturating_sub(16 * P),
         };
         let skew = if self.skew >= 250 {
@@ -106,7 +105,12 @@ impl Addr {
 impl Len {
     fn bytes(self) -> u64 {
         let skew = if self.skew >= 250 { 1 } else { 0 };
-        u64::from(self.pages % 48) * P + skew
+        let pages = match self.pages {
+            0..=199 => self.pages % 12 + 1,
+            200..=250 => self.pages % 40,
+            _ => 0,
+        };
+        u64::from(pages) * P + skew
     }
 }
 
@@ -140,6 +144,7 @@ pub fn address_space(data: &[u8]) {
         let ctx = || format!("op #{n} {op:?} on mm {on}");
         let ctx = &ctx;
         let room = spaces.len() < MAX_MMS;
+        let several = spaces.len() > 1;
         let sp = &mut spaces[cur];
         let mm = &sp.mm;
         let result: Result<(), MmError> = match *op {
@@ -262,13 +267,13 @@ pub fn address_space(data: &[u8]) {
                 }
                 Ok(())
             }
-            MmOp::Switch(i) => {
-                cur = usize::from(i) % spaces.len();
-                Ok(())
-            }
-            MmOp::Exit(i) => {
-                if spaces.len() > 1 {
-                    let i = usize::from(i) % spaces.len();
+            MmOp::Other(what, arg) => match what % 16 {
+                0..=3 => {
+                    cur = usize::from(arg) % spaces.len();
+                    Ok(())
+                }
+                4 if several => {
+                    let i = usize::from(arg) % spaces.len();
                     let gone = spaces.remove(i);
                     let vmas = gone.mm.vmas();
                     gone.mm.exit();
@@ -276,19 +281,24 @@ pub fn address_space(data: &[u8]) {
                         assert!(!v.is_attached(), "{v:?} attached after exit; {}", ctx());
                     }
                     cur = cur.min(spaces.len() - 1);
+                    Ok(())
                 }
-                Ok(())
-            }
-            MmOp::MaxMapCount(n) => {
-                mm.set_max_map_count(mm.map_count() + usize::from(n % 8));
-                sp.pristine = false;
-                Ok(())
-            }
-            MmOp::CommitLimit(limit) => {
-                let c = mm.counters().committed;
-                mm.set_commit_limit(limit.map(|x| c + u64::from(x)));
-                Ok(())
-            }
+                5 => {
+                    mm.set_max_map_count(mm.map_count() + usize::from(arg % 8));
+                    sp.pristine = false;
+                    Ok(())
+                }
+                6 => {
+                    let c = mm.counters().committed;
+                    mm.set_commit_limit(Some(c + u64::from(arg)));
+                    Ok(())
+                }
+                7 => {
+                    mm.set_commit_limit(None);
+                    Ok(())
+                }
+                _ => Ok(()),
+            },
         };
         if let Err(MmError::NoMem | MmError::Again) = result {
             if let Some(sp) = spaces.get_mut(cur) {
