@@ -5,8 +5,9 @@
 //! to their mm; each tree range exactly its VMA (`vma_lookup` at both ends and around it,
 //! `find_vma`); the map count; `/proc/PID/maps` text that parses back to the same ranges;
 //! no two adjacent VMAs the kernel's merge rules would have merged (checked while the
-//! address space has taken no -ENOMEM and is not a fork child, and away from the heap,
-//! stacks and special mappings, where the kernel itself leaves such pairs). Every fork, in
+//! address space is not a fork child and has had no low map count or commit limit, whose
+//! failures may leave a split unmerged, and away from the heap, stacks and special
+//! mappings, where the kernel itself leaves such pairs). Every fork, in
 //! each strategy, makes a child equal to the parent's VMAs minus the `MADV_DONTFORK` ones
 //! (mlock dropped, anon_vma forked or wiped) and leaves the parent unchanged; a fork failed
 //! on purpose (`fail_at`) or by the commit limit releases every copy exactly once.
@@ -72,7 +73,7 @@ enum MmOp {
 /// One address space under test and what the merge check may rely on.
 struct Space {
     mm: Mm,
-    /// No -ENOMEM/-EAGAIN so far, not a fork child, no lowered limits.
+    /// Not a fork child, and no map count or commit limit was ever set low.
     pristine: bool,
     /// Highest break it ever had.
     brk_high: u64,
@@ -147,7 +148,10 @@ pub fn address_space(data: &[u8]) {
         let several = spaces.len() > 1;
         let sp = &mut spaces[cur];
         let mm = &sp.mm;
-        let result: Result<(), MmError> = match *op {
+        // Errors are answers too (the invariants must hold after them). An error leaves no VMA
+        // split but unmerged unless a split ran into the map count limit or a charge into the
+        // commit limit, both set below, which end the merge check.
+        let _: Result<(), MmError> = match *op {
             MmOp::Mmap {
                 at,
                 len,
@@ -291,6 +295,7 @@ pub fn address_space(data: &[u8]) {
                 6 => {
                     let c = mm.counters().committed;
                     mm.set_commit_limit(Some(c + u64::from(arg)));
+                    sp.pristine = false;
                     Ok(())
                 }
                 7 => {
@@ -300,11 +305,6 @@ pub fn address_space(data: &[u8]) {
                 _ => Ok(()),
             },
         };
-        if let Err(MmError::NoMem | MmError::Again) = result {
-            if let Some(sp) = spaces.get_mut(cur) {
-                sp.pristine = false;
-            }
-        }
         let sp = &spaces[cur.min(spaces.len() - 1)];
         check_space(sp, ctx);
     }
