@@ -65,8 +65,16 @@ fn address_space_inputs_keep_their_promises() {
 #[ignore = "a tool for reading crashes, run by hand"]
 fn describe() {
     let target = std::env::var("FUZZ_TARGET").expect("FUZZ_TARGET");
-    let path = std::env::var("FUZZ_INPUT").expect("FUZZ_INPUT");
-    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let path = PathBuf::from(std::env::var("FUZZ_INPUT").expect("FUZZ_INPUT"));
+    // Tests run in the crate's folder: a relative path is taken from the workspace root.
+    let path = if path.is_relative() {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(path)
+    } else {
+        path
+    };
+    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     match fuzz_checks::describe(&target, &data) {
         Some(text) => println!("{text}"),
         None => println!("{}", String::from_utf8_lossy(&data)),
