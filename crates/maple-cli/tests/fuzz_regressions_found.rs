@@ -3,6 +3,19 @@
 //! when the target still checks the promise; see each test). A test that still fails is
 //! ignored with the reason, until the crate it names is fixed.
 
+//!
+//! Found by `shared_tree` (a reader's iterator made before a batch of writes and advanced
+//! after it): maple-tree's `RawIter::with_want` walks both ends when the iterator is made and
+//! widens `[lo, hi]` to the slots found then (`lo = slot_min`, `hi = slot_max`); `pull`
+//! reports each forward item as starting at `lo` (each backward one as ending at `hi`), and
+//! `rewalk` after a replaced node walks to `lo`. So an iterator that has yielded nothing yet
+//! carries bounds from the tree as it was when it was made: its first entry can start at a
+//! stale `lo` (clipped), it can yield an entry that does not meet its range at all, its last
+//! entry can end at a stale `hi`, and one made on an empty tree is finished before it is
+//! asked (`done` when there is no root). Walking lazily on the first `next`/`next_back`, or
+//! re-widening from the requested bounds on a rewalk before anything was yielded, would keep
+//! the documented promise (clipping only over ground already yielded).
+
 use maple_tree::{RcuMapleTree, TreeKind, Value};
 
 /// `TreeView::overlapping` on a lock-free view, created before a write and first advanced
