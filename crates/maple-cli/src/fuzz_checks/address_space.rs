@@ -556,3 +556,31 @@ fn fork_check(
     }
     kept
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The merge check can fire: a maps file loads VMAs without merging them.
+    #[test]
+    fn the_merge_check_sees_an_unmerged_pair() {
+        let text = "10000000-10001000 r--p 00000000 08:01 5 /lib/x.so\n\
+                    10001000-10002000 r--p 00001000 08:01 5 /lib/x.so\n\
+                    10002000-10003000 r--p 00005000 08:01 5 /lib/x.so\n";
+        let mm = Mm::from_proc_maps(text).unwrap();
+        let v = mm.vmas();
+        let (l, brk) = (mm.layout(), mm.brk_value());
+        assert!(mergeable(&v[0], &v[1], &l, brk));
+        assert!(!mergeable(&v[1], &v[2], &l, brk), "offsets not contiguous");
+        let sp = Space {
+            mm,
+            pristine: true,
+            brk_high: brk,
+        };
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            check_space(&sp, &String::new)
+        }));
+        assert!(caught.is_err(), "check_space let an unmerged pair pass");
+        sp.mm.exit();
+    }
+}
