@@ -6,8 +6,44 @@
 //! (a panic inside it, an error without its line, an error quoting too much of the input):
 //! that panic is what the fuzzer reports as a crash. To add a target, add a function here and
 //! a three-line file in `fuzz/fuzz_targets/` that calls it.
+//!
+//! | target | input | checks |
+//! |---|---|---|
+//! | [`replay_script`] | text | the replay-script parser and engine |
+//! | [`maps`] | text | the /proc/PID/maps parsers |
+//! | [`owned_tree`] | operations (`arbitrary`) | `MapleTree` against a reference model |
+//! | [`shared_tree`] | operations | `RcuMapleTree`'s writer and readers against the model |
+//! | [`dup_tree`] | operations | `dup`/`clone`/`rebuild`/`dup_map` against element-wise copies |
+//! | [`address_space`] | operations | `maple_mm::Mm` against its invariants, fork children |
+//!
+//! The structured targets decode their bytes into bounded operation sequences (at most a few
+//! dozen operations, a few thousand stores), so each execution stays short.
 
 use crate::replay::{self, Op, ReplayError, Validate};
+
+mod address_space;
+mod dup;
+mod model;
+mod owned;
+mod shared;
+mod writes;
+
+pub use address_space::address_space;
+pub use dup::dup_tree;
+pub use owned::owned_tree;
+pub use shared::shared_tree;
+
+/// The operations a structured target's input decodes to (what `arbitrary` makes of the
+/// bytes), for reading a crash: `None` for targets whose input is text.
+pub fn describe(target: &str, data: &[u8]) -> Option<String> {
+    match target {
+        "owned_tree" => Some(owned::describe(data)),
+        "shared_tree" => Some(shared::describe(data)),
+        "dup_tree" => Some(dup::describe(data)),
+        "address_space" => Some(address_space::describe(data)),
+        _ => None,
+    }
+}
 
 /// Longest error message accepted: a location, a field name and two short excerpts fit.
 const MAX_MESSAGE: usize = 400;

@@ -80,7 +80,10 @@ impl<'a> RawIter<'a> {
             it.front = tree.live_or_plain_path(lo, lockless);
             it.back = tree.live_or_plain_path(hi, lockless);
             if it.front.is_empty() || it.back.is_empty() {
-                it.done = true;
+                // An empty tree. A lock-free end walks again when first asked, since a
+                // writer may store ahead of it meanwhile (as it would find in a tree that
+                // already had nodes); an exclusive view stays empty.
+                it.done = !lockless;
                 return it;
             }
             it.front_leaf = Some(*it.front.leaf());
@@ -98,7 +101,11 @@ impl<'a> RawIter<'a> {
             } else {
                 &mut self.back_leaf
             };
-            let f = leaf.as_mut()?;
+            let Some(f) = leaf.as_mut() else {
+                // Only a lock-free iterator made on an empty tree has an end without a leaf.
+                self.rewalk(forward);
+                continue;
+            };
             let i = f.offset;
             let w = f.node.slot(Shape::Range, i);
             let slot = f.node.slot_ref(Shape::Range, i) as *const AtomicPtr<()>;

@@ -187,3 +187,66 @@ fn dup_and_clone_keep_the_cyclic_wrap() {
         );
     }
 }
+
+/// Found by the `shared_tree` fuzz target. `TreeView::overlapping` on a lock-free view,
+/// created before a write and first advanced after it: the iterator walked to its start when it was created and remembered the first
+/// index of the range it found there, and after the write replaced that node it re-walked
+/// to that index and yielded the entry clipped to start there. The entry `[0, 234]` came
+/// out as `[53, 234]`, a range the tree never held, though the iterator had yielded nothing
+/// (its documentation promises clipping only over ground already yielded).
+#[test]
+fn lockless_iterator_created_before_a_write_yields_whole_ranges() {
+    let tree = RcuMapleTree::new(TreeKind::Plain);
+    tree.write().store_range(10..=52, Value::new(1)).unwrap();
+    let reader = tree.read();
+    let mut it = reader.overlapping(61..);
+    tree.write().store_range(0..=234, Value::new(2)).unwrap();
+    assert_eq!(it.next(), Some((0..=234, Value::new(2))));
+}
+
+/// The same defect, worse: an entry stored before the iterator's start, inside the range
+/// that held the start when the iterator was made, was yielded though it did not meet the
+/// iterator's range at all.
+#[test]
+fn lockless_iterator_created_before_a_write_yields_only_entries_meeting_its_range() {
+    let tree = RcuMapleTree::new(TreeKind::Plain);
+    tree.write().store_range(0..=9, Value::new(1)).unwrap();
+    let reader = tree.read();
+    let mut it = reader.overlapping(175..);
+    tree.write().store(124, Value::new(2)).unwrap();
+    assert_eq!(it.next(), None);
+}
+
+/// The same from the back: `overlapping(..=100)` created while the range holding 100 ended
+/// at 120, then a write stores `[90, 200]`.
+#[test]
+fn lockless_iterator_created_before_a_write_yields_whole_ranges_backwards() {
+    let tree = RcuMapleTree::new(TreeKind::Plain);
+    tree.write().store_range(101..=120, Value::new(1)).unwrap();
+    tree.write().store_range(0..=99, Value::new(3)).unwrap();
+    let reader = tree.read();
+    let mut it = reader.overlapping(..=100);
+    tree.write().store_range(90..=200, Value::new(2)).unwrap();
+    assert_eq!(it.next_back(), Some((90..=200, Value::new(2))));
+}
+
+/// An iterator made on an empty lock-free view stays empty after a write stores an entry
+/// ahead of it, while one made on a non-empty view sees such an entry (the second half of
+/// this test): the empty tree gave it no path, and it ended before it was asked.
+#[test]
+fn lockless_iterator_made_on_an_empty_tree_sees_later_entries() {
+    let tree = RcuMapleTree::new(TreeKind::Plain);
+    tree.write().store_range(0..=10, Value::new(1)).unwrap();
+    let reader = tree.read();
+    let mut it = reader.overlapping(128..);
+    tree.write().insert(1 << 63, Value::new(2)).unwrap();
+    assert_eq!(it.next(), Some(((1 << 63)..=(1 << 63), Value::new(2))));
+    drop(it);
+    drop(reader);
+
+    let tree = RcuMapleTree::new(TreeKind::Plain);
+    let reader = tree.read();
+    let mut it = reader.overlapping(128..);
+    tree.write().insert(1 << 63, Value::new(2)).unwrap();
+    assert_eq!(it.next(), Some(((1 << 63)..=(1 << 63), Value::new(2))));
+}
