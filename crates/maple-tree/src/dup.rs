@@ -13,10 +13,11 @@ use core::ops::{RangeBounds, RangeInclusive};
 use alloc::vec::Vec;
 
 use crate::entry::{into_word, is_entry, view, zero_word, Entry, Word};
+use crate::kind::TreeKind;
 use crate::node::{Enode, NodePtr, Shape};
 use crate::path::Frame;
 use crate::raw::{destroy_subtree, RawTree};
-use crate::tree::{out_of_memory, to_inclusive, MapleTree, TreeKind};
+use crate::tree::{out_of_memory, to_inclusive, MapleTree};
 use crate::view::TreeView;
 use crate::write::Piece;
 use crate::write::{Disposal, WriteCtx};

@@ -90,7 +90,7 @@ impl RawTree {
         size: u64,
         rev: bool,
     ) -> Result<(u64, u64), Error> {
-        if self.kind != crate::TreeKind::Alloc {
+        if !self.kind.tracks_gaps() {
             return Err(Error::Invalid);
         }
         self.empty_area(lo, hi, size, rev, false)

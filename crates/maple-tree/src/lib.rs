@@ -56,6 +56,7 @@ mod error;
 mod gap;
 mod info;
 mod iter;
+mod kind;
 mod mode;
 mod node;
 mod path;
@@ -78,6 +79,7 @@ pub use entry::{ArcBorrow, Entry, Value};
 pub use error::{Error, InsertError};
 pub use info::{NodeInfo, SlotKind};
 pub use iter::{Gaps, IntoIter, Iter, IterMut, Keys, Range, RangeMut, Values};
+pub use kind::TreeKind;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use mode::Shared;
@@ -93,7 +95,7 @@ pub use supply::fault;
 #[cfg(all(feature = "std", loom))]
 #[doc(hidden)]
 pub use sync::loom_stats;
-pub use tree::{MapleTree, TreeKind};
+pub use tree::MapleTree;
 pub use validate::ValidateError;
 pub use view::{Access, Exclusive, Lockless, TreeView};
 

@@ -10,10 +10,11 @@ use core::ptr;
 use crossbeam_utils::CachePadded;
 
 use crate::entry::{is_entry, Word};
+use crate::kind::TreeKind;
 use crate::node::{Enode, NodePtr, Shape, SpareNodes};
 use crate::path::{Frame, Path};
 use crate::sync::{const_fn_unless_loom, AtomicPtr, AtomicUsize, Ordering};
-use crate::{Error, TreeKind};
+use crate::Error;
 
 pub(crate) struct RawTree {
     root: AtomicPtr<()>,
@@ -64,10 +65,7 @@ impl RawTree {
 
     #[inline]
     pub(crate) fn internal_shape(&self) -> Shape {
-        match self.kind {
-            TreeKind::Plain => Shape::Range,
-            TreeKind::Alloc => Shape::Arange,
-        }
+        self.kind.internal_shape()
     }
     #[inline]
     pub(crate) fn root(&self) -> Option<Enode> {

@@ -5,21 +5,11 @@ use core::ops::{Bound, RangeBounds, RangeInclusive};
 
 use crate::cursor::CursorMut;
 use crate::entry::{drop_word, from_word, into_word, zero_word, Entry, HasCloneOps, HasOps};
+use crate::kind::TreeKind;
 use crate::mode::{Mode, Owned, TakeOld};
 use crate::prealloc::Prealloc;
 use crate::raw::RawTree;
 use crate::{Error, InsertError};
-
-/// Whether a tree tracks free space.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TreeKind {
-    /// A plain range map: internal nodes hold 16 children.
-    Plain,
-    /// An allocation tree (the kernel's `MT_FLAGS_ALLOC_RANGE`): internal nodes hold 10
-    /// children and record the largest empty range below each, so free-range searches cost
-    /// O(height).
-    Alloc,
-}
 
 /// A map from non-overlapping inclusive ranges of `u64` to entries, stored as the Linux
 /// kernel stores its maple tree.
@@ -215,7 +205,7 @@ impl<E: Entry, M: Mode> MapleTree<E, M> {
         entry: E,
     ) -> Result<(u64, bool), InsertError<E>> {
         let raw = self.raw();
-        let found = if raw.kind != TreeKind::Alloc {
+        let found = if !raw.kind.tracks_gaps() {
             Err(Error::Invalid)
         } else {
             window(&range).and_then(|(lo, hi)| raw.cyclic_slot(lo, hi, *next))

@@ -16,8 +16,9 @@ use alloc::string::String;
 use crate::cursor::Cursor;
 use crate::entry::{is_entry, view, zero_word, Entry};
 use crate::iter::{Gaps, Iter, Keys, Range, RawIter, Values};
+use crate::kind::TreeKind;
 use crate::raw::RawTree;
-use crate::tree::{to_inclusive, window, MapleTree, TreeKind};
+use crate::tree::{to_inclusive, window, MapleTree};
 use crate::{Error, NodeInfo, ValidateError};
 
 /// How a [`TreeView`] may be read. Sealed: [`Exclusive`] or [`Lockless`].

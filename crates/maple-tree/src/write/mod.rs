@@ -33,6 +33,7 @@ use core::ptr;
 
 use crate::entry::{is_entry, EntryOps, Word};
 use crate::gap;
+use crate::kind::TreeKind;
 use crate::node::{Enode, Shape, SpareNodes};
 use crate::path::Path;
 use crate::raw::RawTree;
@@ -121,15 +122,10 @@ impl WriteCtx<'_> {
     }
 }
 
-/// Nodes a store of `[first, last]` may need in the worst case: at most four new nodes per
-/// level for range nodes and six for allocation-tree internal nodes (at most ~52 pieces cut
-/// into nodes of 15 or 9), plus a new root.
-pub(crate) fn worst_case_nodes(height: usize, kind: crate::TreeKind) -> usize {
-    let per_level = match kind {
-        crate::TreeKind::Plain => 4,
-        crate::TreeKind::Alloc => 6,
-    };
-    height.max(1) * per_level + 2
+/// Nodes a store of `[first, last]` may need in the worst case: the kind's worst case per
+/// level, plus a new root.
+pub(crate) fn worst_case_nodes(height: usize, kind: TreeKind) -> usize {
+    height.max(1) * kind.worst_case_nodes_per_level() + 2
 }
 
 impl RawTree {
@@ -305,7 +301,7 @@ impl RawTree {
         // SAFETY: the caller is the only writer; one word, seen whole either way.
         unsafe { leaf.node.publish_slot(Shape::Range, leaf.offset, word) };
         self.add_len(is_entry(word) as isize - is_entry(old) as isize);
-        if self.kind == crate::TreeKind::Alloc && (old.is_null() != word.is_null()) {
+        if self.kind.tracks_gaps() && (old.is_null() != word.is_null()) {
             // SAFETY: as above; `left` was walked just now by the only writer.
             unsafe { gap::update_upwards(left, left.len() - 1) };
         }
@@ -365,7 +361,7 @@ impl RawTree {
             put(max, ptr::null_mut());
         }
         self.add_len(isize::from(is_entry(word)));
-        if self.kind == crate::TreeKind::Alloc {
+        if self.kind.tracks_gaps() {
             // SAFETY: nobody else can see the tree, so its owner is the only writer.
             unsafe { gap::update_upwards(left, left.len() - 1) };
         }

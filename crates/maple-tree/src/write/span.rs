@@ -328,7 +328,7 @@ impl<'a> SpanWrite<'a> {
             unsafe { adopt_children(node.ptr(), shape, self.pieces.len) };
         }
         node.set_parent(Some((parent.node, parent.offset)));
-        if self.tree.kind == crate::TreeKind::Alloc {
+        if self.tree.kind.tracks_gaps() {
             self.left.at_mut(d).node = node.ptr();
             // SAFETY: the only writer; the path now runs through the node.
             unsafe { gap::update_upwards(self.left, d) };
