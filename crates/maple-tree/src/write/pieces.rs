@@ -84,6 +84,12 @@ impl Pieces {
         }
         self.len = out;
     }
+    /// Appends `other`'s pieces.
+    pub(crate) fn push_pieces(&mut self, other: &Pieces) {
+        let (at, n) = (self.len, other.len);
+        self.buf[at..at + n].copy_from_slice(&other.buf[..n]);
+        self.len += n;
+    }
     /// Appends every slot of a node.
     pub(crate) fn push_node(&mut self, f: &Frame) {
         for i in 0..=f.end {
@@ -142,10 +148,48 @@ pub(crate) unsafe fn adopt_children(node: NodePtr, shape: Shape, count: usize) {
     }
 }
 
-/// Plans how `n` pieces are cut into nodes: returns the sizes.
 /// Node sizes for a split: a handful of nodes at most, so kept inline.
 pub(crate) type SplitPlan = SmallVec<[usize; 8]>;
 
+/// Most pieces a node and its sibling may hold together for the pieces to be pushed into
+/// the sibling rather than split: two nodes' worth less one slot, less one more for leaves
+/// and one more when the span is the right-most node of its level (the kernel's
+/// `mas_push_data`), so both nodes keep room and a later store does not split three ways.
+pub(crate) fn push_limit(shape: Shape, leaf: bool, rightmost: bool) -> usize {
+    2 * shape.slots() - 1 - usize::from(leaf) - usize::from(rightmost)
+}
+
+/// Cuts the pieces of a node and its sibling into two nodes: the sibling's side takes one
+/// slot less than a full node (`sibling_left`: the left node), the other side the rest, moved
+/// by one slot when a leaf would otherwise end in an empty range. None when no such cut
+/// makes two valid nodes (then the caller splits).
+pub(crate) fn push_sizes(
+    pieces: &[Piece],
+    shape: Shape,
+    leaf: bool,
+    rightmost: bool,
+    sibling_left: bool,
+) -> Option<SplitPlan> {
+    let (n, cap, min) = (pieces.len(), shape.slots(), shape.min_slots());
+    let full = cap - 1;
+    let a = if sibling_left {
+        full
+    } else {
+        n.checked_sub(full)?
+    };
+    let valid = |a: usize| {
+        let b = n.checked_sub(a)?;
+        let ok = (min..=cap).contains(&a)
+            && b <= cap
+            && (rightmost || b >= min)
+            && b > 0
+            && !(leaf && pieces[a - 1].word.is_null());
+        ok.then(|| SplitPlan::from_slice(&[a, b]))
+    };
+    [a, a + 1, a.wrapping_sub(1)].into_iter().find_map(valid)
+}
+
+/// Plans how `n` pieces are cut into nodes: returns the sizes.
 pub(crate) fn split_sizes(
     pieces: &[Piece],
     shape: Shape,

@@ -7,8 +7,10 @@
 //! 2. Per level, [`absorb_if_thin`](SpanWrite::absorb_if_thin) (rebalance with the right
 //!    neighbour), then one of [`rewrite_node`](SpanWrite::rewrite_node) (the span fits one
 //!    node: done), [`split_level`](SpanWrite::split_level) (new nodes become the parent level's
-//!    pieces) or, at the root, [`finish_at_root`](SpanWrite::finish_at_root) (shrink, rewrite
-//!    or grow the root).
+//!    pieces; first [`push_to_sibling`](SpanWrite::push_to_sibling) tries to take in a
+//!    sibling with room so that two nodes replace two, as the kernel's `mas_push_data`) or,
+//!    at the root, [`finish_at_root`](SpanWrite::finish_at_root) (shrink, rewrite or grow the
+//!    root).
 //! 3. [`publish`](SpanWrite::publish) (link what the new nodes hold, dispose of what they
 //!    replaced, count) or [`roll_back`](SpanWrite::roll_back) (give every new node back; the
 //!    tree never changed).
@@ -28,7 +30,9 @@ use crate::raw::RawTree;
 use crate::retire::Retired;
 use crate::Error;
 
-use super::pieces::{adopt_children, fill_node, split_sizes, Piece, Pieces};
+use super::pieces::{
+    adopt_children, fill_node, push_limit, push_sizes, split_sizes, Piece, Pieces, SplitPlan,
+};
 use super::WriteCtx;
 
 /// A store of `word` over `[first, last]` (already widened if it stores nothing).
@@ -258,7 +262,11 @@ impl<'a> SpanWrite<'a> {
                 // SAFETY: forwarded.
                 return unsafe { self.rewrite_node(shape, leaf) };
             }
-            self.split_level(shape, leaf)?;
+            let sizes = match self.push_to_sibling(shape, leaf) {
+                Some(sizes) => sizes,
+                None => self.split_plan(shape, leaf),
+            };
+            self.split_level(shape, leaf, &sizes)?;
             self.depth -= 1;
         }
     }
@@ -348,22 +356,95 @@ impl<'a> SpanWrite<'a> {
         }
     }
 
-    /// Cuts the pieces into new nodes and makes the parent level's pieces from them: the
-    /// parent span's slots left of the span, the new nodes, its slots right of it.
-    fn split_level(&mut self, shape: Shape, leaf: bool) -> Result<(), Error> {
+    /// Push before split (the kernel's `mas_push_data`): the pieces overflow one node, so
+    /// before splitting, try taking in a sibling under the same parent, the left one first,
+    /// when the two fit two nodes with room to spare. The sibling is replaced like the span
+    /// (retired, never rewritten: readers may hold it), so the parent keeps its number of
+    /// children and the write stops one level up. Returns the two node sizes, with the pieces
+    /// and the span's ends then covering the sibling too; None (nothing changed) to split.
+    fn push_to_sibling(&mut self, shape: Shape, leaf: bool) -> Option<SplitPlan> {
         let d = self.depth;
-        let (span_min, span_max) = (self.left.at(d).min, self.right_end().at(d).max);
-        let rightmost = span_max == u64::MAX;
-        let sizes = split_sizes(
+        let (l, r) = (*self.left.at(d), *self.right_end().at(d));
+        if l.node != r.node {
+            return None;
+        }
+        let parent = *self.left.at(d - 1);
+        if parent.offset > 0 {
+            if let Some(sizes) = self.try_push(l.min - 1, true, shape, leaf) {
+                return Some(sizes);
+            }
+        }
+        if parent.offset < parent.end {
+            return self.try_push(r.max + 1, false, shape, leaf);
+        }
+        None
+    }
+
+    /// Takes the sibling at level `depth` holding `index` (`left`: the left sibling) into the
+    /// pieces when they fit two nodes together (see [`push_to_sibling`](Self::push_to_sibling)).
+    fn try_push(&mut self, index: u64, left: bool, shape: Shape, leaf: bool) -> Option<SplitPlan> {
+        let d = self.depth;
+        let span_max = self.right_end().at(d).max;
+        let mut path = Path::empty();
+        path.descend(Some(self.root), index, d + 1);
+        let sib = *path.at(d);
+        if self.pieces.len + sib.end + 1 > push_limit(shape, leaf, span_max == u64::MAX) {
+            return None;
+        }
+        let mut joined = Pieces::new();
+        if left {
+            joined.push_node(&sib);
+            joined.push_pieces(&self.pieces);
+        } else {
+            joined.copy_from(&self.pieces);
+            joined.push_node(&sib);
+        }
+        if leaf {
+            joined.coalesce_empty();
+        }
+        let rightmost = if left { span_max } else { sib.max } == u64::MAX;
+        let sizes = push_sizes(joined.as_slice(), shape, leaf, rightmost, left)?;
+        self.pieces.copy_from(&joined);
+        self.retired.nodes.push(sib.node);
+        if leaf {
+            // The sibling's entries move across: in the leaves replaced and their replacement.
+            let moved = count_entries(&sib);
+            self.entries_before += moved;
+            self.entries_after += moved;
+        }
+        if left {
+            // The span's right end stays where it is; its left end moves to the sibling.
+            if self.right.is_none() {
+                *self.right = Some(self.left.clone());
+            }
+            *self.left = path;
+        } else {
+            *self.right = Some(path);
+        }
+        Some(sizes)
+    }
+
+    /// How a level's pieces are cut into nodes when they overflow one: evenly, or packed
+    /// full from the left when the store appends at the right edge.
+    fn split_plan(&self, shape: Shape, leaf: bool) -> SplitPlan {
+        let rightmost = self.right_end().at(self.depth).max == u64::MAX;
+        split_sizes(
             self.pieces.as_slice(),
             shape,
             leaf,
             rightmost,
             self.append && rightmost,
-        );
+        )
+    }
+
+    /// Cuts the pieces into new nodes of `sizes` and makes the parent level's pieces from
+    /// them: the parent span's slots left of the span, the new nodes, its slots right of it.
+    fn split_level(&mut self, shape: Shape, leaf: bool, sizes: &[usize]) -> Result<(), Error> {
+        let d = self.depth;
+        let span_min = self.left.at(d).min;
         let mut made = Pieces::new();
         let (mut start, mut min) = (0, span_min);
-        for &size in &sizes {
+        for &size in sizes {
             let node = self.take(leaf)?;
             let part = &self.pieces.as_slice()[start..start + size];
             let gap = fill_node(&node, shape, leaf, min, part);
