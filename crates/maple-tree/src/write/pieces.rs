@@ -68,27 +68,49 @@ impl Pieces {
     pub(crate) fn entries(&self) -> usize {
         self.as_slice().iter().filter(|p| is_entry(p.word)).count()
     }
+    #[inline]
+    fn as_mut_slice(&mut self) -> &mut [Piece] {
+        // SAFETY: as in `as_slice`.
+        unsafe { &mut *(&mut self.buf[..self.len] as *mut [MaybeUninit<Piece>] as *mut [Piece]) }
+    }
     /// Merges adjacent empty pieces (leaf level).
     pub(crate) fn coalesce_empty(&mut self) {
-        let mut out = 0;
-        for i in 0..self.len {
-            let p = self.get(i);
-            if out > 0 && p.word.is_null() && self.get(out - 1).word.is_null() {
-                let mut merged = self.get(out - 1);
-                merged.last = p.last;
-                self.buf[out - 1] = MaybeUninit::new(merged);
+        let both_empty = |a: &Piece, b: &Piece| a.word.is_null() && b.word.is_null();
+        let pieces = self.as_mut_slice();
+        // Usually nothing meets: one pass to find out, without moving anything.
+        let Some(first) = pieces.windows(2).position(|w| both_empty(&w[0], &w[1])) else {
+            return;
+        };
+        let mut out = first + 1;
+        for i in first + 1..pieces.len() {
+            let p = pieces[i];
+            if both_empty(&pieces[out - 1], &p) {
+                pieces[out - 1].last = p.last;
             } else {
-                self.buf[out] = MaybeUninit::new(p);
+                pieces[out] = p;
                 out += 1;
             }
         }
         self.len = out;
     }
-    /// Appends `other`'s pieces.
-    pub(crate) fn push_pieces(&mut self, other: &Pieces) {
-        let (at, n) = (self.len, other.len);
-        self.buf[at..at + n].copy_from_slice(&other.buf[..n]);
+    /// Inserts every slot of a node before the pieces.
+    pub(crate) fn prepend_node(&mut self, f: &Frame) {
+        let n = f.end + 1;
+        self.buf.copy_within(0..self.len, n);
+        for i in 0..n {
+            let p = Piece {
+                last: f.slot_max(i),
+                word: f.word(i),
+                gap: slot_gap(f, i),
+            };
+            self.buf[i] = MaybeUninit::new(p);
+        }
         self.len += n;
+    }
+    /// Removes the first `n` pieces.
+    pub(crate) fn remove_front(&mut self, n: usize) {
+        self.buf.copy_within(n..self.len, 0);
+        self.len -= n;
     }
     /// Appends every slot of a node.
     pub(crate) fn push_node(&mut self, f: &Frame) {

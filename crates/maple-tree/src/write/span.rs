@@ -364,47 +364,48 @@ impl<'a> SpanWrite<'a> {
     /// and the span's ends then covering the sibling too; None (nothing changed) to split.
     fn push_to_sibling(&mut self, shape: Shape, leaf: bool) -> Option<SplitPlan> {
         let d = self.depth;
-        let (l, r) = (*self.left.at(d), *self.right_end().at(d));
-        if l.node != r.node {
+        if self.left.at(d).node != self.right_end().at(d).node {
             return None;
         }
         let parent = *self.left.at(d - 1);
         if parent.offset > 0 {
-            if let Some(sizes) = self.try_push(l.min - 1, true, shape, leaf) {
+            if let Some(sizes) = self.try_push(parent.offset - 1, shape, leaf) {
                 return Some(sizes);
             }
         }
         if parent.offset < parent.end {
-            return self.try_push(r.max + 1, false, shape, leaf);
+            return self.try_push(parent.offset + 1, shape, leaf);
         }
         None
     }
 
-    /// Takes the sibling at level `depth` holding `index` (`left`: the left sibling) into the
-    /// pieces when they fit two nodes together (see [`push_to_sibling`](Self::push_to_sibling)).
-    fn try_push(&mut self, index: u64, left: bool, shape: Shape, leaf: bool) -> Option<SplitPlan> {
+    /// Takes the sibling at `offset` of the span's parent into the pieces when they fit two
+    /// nodes together (see [`push_to_sibling`](Self::push_to_sibling)).
+    fn try_push(&mut self, offset: usize, shape: Shape, leaf: bool) -> Option<SplitPlan> {
         let d = self.depth;
+        let parent = *self.left.at(d - 1);
+        let left = offset < parent.offset;
+        let sib = parent.child(offset);
         let span_max = self.right_end().at(d).max;
-        let mut path = Path::empty();
-        path.descend(Some(self.root), index, d + 1);
-        let sib = *path.at(d);
-        if self.pieces.len + sib.end + 1 > push_limit(shape, leaf, span_max == u64::MAX) {
+        let n = sib.end + 1;
+        if self.pieces.len + n > push_limit(shape, leaf, span_max == u64::MAX) {
             return None;
         }
-        let mut joined = Pieces::new();
+        // No empty ranges meet: a leaf other than the right-most does not end in one.
         if left {
-            joined.push_node(&sib);
-            joined.push_pieces(&self.pieces);
+            self.pieces.prepend_node(&sib);
         } else {
-            joined.copy_from(&self.pieces);
-            joined.push_node(&sib);
-        }
-        if leaf {
-            joined.coalesce_empty();
+            self.pieces.push_node(&sib);
         }
         let rightmost = if left { span_max } else { sib.max } == u64::MAX;
-        let sizes = push_sizes(joined.as_slice(), shape, leaf, rightmost, left)?;
-        self.pieces.copy_from(&joined);
+        let Some(sizes) = push_sizes(self.pieces.as_slice(), shape, leaf, rightmost, left) else {
+            if left {
+                self.pieces.remove_front(n);
+            } else {
+                self.pieces.len -= n;
+            }
+            return None;
+        };
         self.retired.nodes.push(sib.node);
         if leaf {
             // The sibling's entries move across: in the leaves replaced and their replacement.
@@ -412,16 +413,22 @@ impl<'a> SpanWrite<'a> {
             self.entries_before += moved;
             self.entries_after += moved;
         }
-        if left {
-            // The span's right end stays where it is; its left end moves to the sibling.
-            if self.right.is_none() {
-                *self.right = Some(self.left.clone());
-            }
-            *self.left = path;
-        } else {
-            *self.right = Some(path);
-        }
+        self.extend_span(d, offset, sib, left);
         Some(sizes)
+    }
+
+    /// Moves the span's left end (`left`) or right end at level `d` to `sib`, the child at
+    /// `offset` of the span's parent; the other end stays where it is.
+    fn extend_span(&mut self, d: usize, offset: usize, sib: Frame, left: bool) {
+        if self.right.is_none() {
+            *self.right = Some(self.left.clone());
+        }
+        let end = if left {
+            &mut *self.left
+        } else {
+            self.right.as_mut().expect("set above")
+        };
+        end.move_to_sibling(d, offset, sib);
     }
 
     /// How a level's pieces are cut into nodes when they overflow one: evenly, or packed
