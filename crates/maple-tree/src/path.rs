@@ -131,6 +131,15 @@ impl Path {
         self.len = 0;
     }
 
+    /// Turns the path into one to `sibling`, the child at `offset` of the node at
+    /// `depth - 1`: the levels below `depth` are dropped.
+    pub(crate) fn move_to_sibling(&mut self, depth: usize, offset: usize, sibling: Frame) {
+        assert!(depth > 0 && depth < self.len, "a sibling within the path");
+        self.len = depth + 1;
+        self.at_mut(depth - 1).offset = offset;
+        *self.at_mut(depth) = sibling;
+    }
+
     /// Descends from `root` to the leaf slot holding `index`, stopping after `max_depth`
     /// levels (use `usize::MAX` for a full walk).
     pub(crate) fn descend(&mut self, root: Option<Enode>, index: u64, max_depth: usize) {

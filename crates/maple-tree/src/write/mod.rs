@@ -11,8 +11,12 @@
 //!    a non-right-most node, or a leaf would end in an empty range, the span takes in its right
 //!    neighbour (rebalancing). If they fit one node and the span is one node, that node is
 //!    rewritten (in place when the tree is not shared, as a fresh node published with one
-//!    pointer store when it is) and the walk stops. Otherwise they are split into as many new
-//!    nodes as needed, and those nodes become pieces of the parent level's span.
+//!    pointer store when it is) and the walk stops. Otherwise, when the span is one node and
+//!    a sibling under the same parent has room, the span takes the sibling in and the two are
+//!    rebuilt as two nodes, the sibling's side nearly full (the kernel's "push left / push
+//!    right"): the parent keeps its number of children. Failing that the pieces are split into
+//!    as many new nodes as needed. Either way the new nodes become pieces of the parent
+//!    level's span.
 //! 4. At the root, too many pieces grow the tree by a level; a lone child shrinks it.
 //!
 //! The same code is therefore the kernel's node store, split, rebalance and spanning store.

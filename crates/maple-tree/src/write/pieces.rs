@@ -68,21 +68,49 @@ impl Pieces {
     pub(crate) fn entries(&self) -> usize {
         self.as_slice().iter().filter(|p| is_entry(p.word)).count()
     }
+    #[inline]
+    fn as_mut_slice(&mut self) -> &mut [Piece] {
+        // SAFETY: as in `as_slice`.
+        unsafe { &mut *(&mut self.buf[..self.len] as *mut [MaybeUninit<Piece>] as *mut [Piece]) }
+    }
     /// Merges adjacent empty pieces (leaf level).
     pub(crate) fn coalesce_empty(&mut self) {
-        let mut out = 0;
-        for i in 0..self.len {
-            let p = self.get(i);
-            if out > 0 && p.word.is_null() && self.get(out - 1).word.is_null() {
-                let mut merged = self.get(out - 1);
-                merged.last = p.last;
-                self.buf[out - 1] = MaybeUninit::new(merged);
+        let both_empty = |a: &Piece, b: &Piece| a.word.is_null() && b.word.is_null();
+        let pieces = self.as_mut_slice();
+        // Usually nothing meets: one pass to find out, without moving anything.
+        let Some(first) = pieces.windows(2).position(|w| both_empty(&w[0], &w[1])) else {
+            return;
+        };
+        let mut out = first + 1;
+        for i in first + 1..pieces.len() {
+            let p = pieces[i];
+            if both_empty(&pieces[out - 1], &p) {
+                pieces[out - 1].last = p.last;
             } else {
-                self.buf[out] = MaybeUninit::new(p);
+                pieces[out] = p;
                 out += 1;
             }
         }
         self.len = out;
+    }
+    /// Inserts every slot of a node before the pieces.
+    pub(crate) fn prepend_node(&mut self, f: &Frame) {
+        let n = f.end + 1;
+        self.buf.copy_within(0..self.len, n);
+        for i in 0..n {
+            let p = Piece {
+                last: f.slot_max(i),
+                word: f.word(i),
+                gap: slot_gap(f, i),
+            };
+            self.buf[i] = MaybeUninit::new(p);
+        }
+        self.len += n;
+    }
+    /// Removes the first `n` pieces.
+    pub(crate) fn remove_front(&mut self, n: usize) {
+        self.buf.copy_within(n..self.len, 0);
+        self.len -= n;
     }
     /// Appends every slot of a node.
     pub(crate) fn push_node(&mut self, f: &Frame) {
@@ -142,10 +170,48 @@ pub(crate) unsafe fn adopt_children(node: NodePtr, shape: Shape, count: usize) {
     }
 }
 
-/// Plans how `n` pieces are cut into nodes: returns the sizes.
 /// Node sizes for a split: a handful of nodes at most, so kept inline.
 pub(crate) type SplitPlan = SmallVec<[usize; 8]>;
 
+/// Most pieces a node and its sibling may hold together for the pieces to be pushed into
+/// the sibling rather than split: two nodes' worth less one slot, less one more for leaves
+/// and one more when the span is the right-most node of its level (the kernel's
+/// `mas_push_data`), so both nodes keep room and a later store does not split three ways.
+pub(crate) fn push_limit(shape: Shape, leaf: bool, rightmost: bool) -> usize {
+    2 * shape.slots() - 1 - usize::from(leaf) - usize::from(rightmost)
+}
+
+/// Cuts the pieces of a node and its sibling into two nodes: the sibling's side takes one
+/// slot less than a full node (`sibling_left`: the left node), the other side the rest, moved
+/// by one slot when a leaf would otherwise end in an empty range. None when no such cut
+/// makes two valid nodes (then the caller splits).
+pub(crate) fn push_sizes(
+    pieces: &[Piece],
+    shape: Shape,
+    leaf: bool,
+    rightmost: bool,
+    sibling_left: bool,
+) -> Option<SplitPlan> {
+    let (n, cap, min) = (pieces.len(), shape.slots(), shape.min_slots());
+    let full = cap - 1;
+    let a = if sibling_left {
+        full
+    } else {
+        n.checked_sub(full)?
+    };
+    let valid = |a: usize| {
+        let b = n.checked_sub(a)?;
+        let ok = (min..=cap).contains(&a)
+            && b <= cap
+            && (rightmost || b >= min)
+            && b > 0
+            && !(leaf && pieces[a - 1].word.is_null());
+        ok.then(|| SplitPlan::from_slice(&[a, b]))
+    };
+    [a, a + 1, a.wrapping_sub(1)].into_iter().find_map(valid)
+}
+
+/// Plans how `n` pieces are cut into nodes: returns the sizes.
 pub(crate) fn split_sizes(
     pieces: &[Piece],
     shape: Shape,

@@ -7,8 +7,10 @@
 //! 2. Per level, [`absorb_if_thin`](SpanWrite::absorb_if_thin) (rebalance with the right
 //!    neighbour), then one of [`rewrite_node`](SpanWrite::rewrite_node) (the span fits one
 //!    node: done), [`split_level`](SpanWrite::split_level) (new nodes become the parent level's
-//!    pieces) or, at the root, [`finish_at_root`](SpanWrite::finish_at_root) (shrink, rewrite
-//!    or grow the root).
+//!    pieces; first [`push_to_sibling`](SpanWrite::push_to_sibling) tries to take in a
+//!    sibling with room so that two nodes replace two, as the kernel's `mas_push_data`) or,
+//!    at the root, [`finish_at_root`](SpanWrite::finish_at_root) (shrink, rewrite or grow the
+//!    root).
 //! 3. [`publish`](SpanWrite::publish) (link what the new nodes hold, dispose of what they
 //!    replaced, count) or [`roll_back`](SpanWrite::roll_back) (give every new node back; the
 //!    tree never changed).
@@ -28,7 +30,9 @@ use crate::raw::RawTree;
 use crate::retire::Retired;
 use crate::Error;
 
-use super::pieces::{adopt_children, fill_node, split_sizes, Piece, Pieces};
+use super::pieces::{
+    adopt_children, fill_node, push_limit, push_sizes, split_sizes, Piece, Pieces, SplitPlan,
+};
 use super::WriteCtx;
 
 /// A store of `word` over `[first, last]` (already widened if it stores nothing).
@@ -258,7 +262,11 @@ impl<'a> SpanWrite<'a> {
                 // SAFETY: forwarded.
                 return unsafe { self.rewrite_node(shape, leaf) };
             }
-            self.split_level(shape, leaf)?;
+            let sizes = match self.push_to_sibling(shape, leaf) {
+                Some(sizes) => sizes,
+                None => self.split_plan(shape, leaf),
+            };
+            self.split_level(shape, leaf, &sizes)?;
             self.depth -= 1;
         }
     }
@@ -348,22 +356,102 @@ impl<'a> SpanWrite<'a> {
         }
     }
 
-    /// Cuts the pieces into new nodes and makes the parent level's pieces from them: the
-    /// parent span's slots left of the span, the new nodes, its slots right of it.
-    fn split_level(&mut self, shape: Shape, leaf: bool) -> Result<(), Error> {
+    /// Push before split (the kernel's `mas_push_data`): the pieces overflow one node, so
+    /// before splitting, try taking in a sibling under the same parent, the left one first,
+    /// when the two fit two nodes with room to spare. The sibling is replaced like the span
+    /// (retired, never rewritten: readers may hold it), so the parent keeps its number of
+    /// children and the write stops one level up. Returns the two node sizes, with the pieces
+    /// and the span's ends then covering the sibling too; None (nothing changed) to split.
+    fn push_to_sibling(&mut self, shape: Shape, leaf: bool) -> Option<SplitPlan> {
         let d = self.depth;
-        let (span_min, span_max) = (self.left.at(d).min, self.right_end().at(d).max);
-        let rightmost = span_max == u64::MAX;
-        let sizes = split_sizes(
+        if self.left.at(d).node != self.right_end().at(d).node {
+            return None;
+        }
+        let parent = *self.left.at(d - 1);
+        if parent.offset > 0 {
+            if let Some(sizes) = self.try_push(parent.offset - 1, shape, leaf) {
+                return Some(sizes);
+            }
+        }
+        if parent.offset < parent.end {
+            return self.try_push(parent.offset + 1, shape, leaf);
+        }
+        None
+    }
+
+    /// Takes the sibling at `offset` of the span's parent into the pieces when they fit two
+    /// nodes together (see [`push_to_sibling`](Self::push_to_sibling)).
+    fn try_push(&mut self, offset: usize, shape: Shape, leaf: bool) -> Option<SplitPlan> {
+        let d = self.depth;
+        let parent = *self.left.at(d - 1);
+        let left = offset < parent.offset;
+        let sib = parent.child(offset);
+        let span_max = self.right_end().at(d).max;
+        let n = sib.end + 1;
+        if self.pieces.len + n > push_limit(shape, leaf, span_max == u64::MAX) {
+            return None;
+        }
+        // No empty ranges meet: a leaf other than the right-most does not end in one.
+        if left {
+            self.pieces.prepend_node(&sib);
+        } else {
+            self.pieces.push_node(&sib);
+        }
+        let rightmost = if left { span_max } else { sib.max } == u64::MAX;
+        let Some(sizes) = push_sizes(self.pieces.as_slice(), shape, leaf, rightmost, left) else {
+            if left {
+                self.pieces.remove_front(n);
+            } else {
+                self.pieces.len -= n;
+            }
+            return None;
+        };
+        self.retired.nodes.push(sib.node);
+        if leaf {
+            // The sibling's entries move across: in the leaves replaced and their replacement.
+            let moved = count_entries(&sib);
+            self.entries_before += moved;
+            self.entries_after += moved;
+        }
+        self.extend_span(d, offset, sib, left);
+        Some(sizes)
+    }
+
+    /// Moves the span's left end (`left`) or right end at level `d` to `sib`, the child at
+    /// `offset` of the span's parent; the other end stays where it is.
+    fn extend_span(&mut self, d: usize, offset: usize, sib: Frame, left: bool) {
+        if self.right.is_none() {
+            *self.right = Some(self.left.clone());
+        }
+        let end = if left {
+            &mut *self.left
+        } else {
+            self.right.as_mut().expect("set above")
+        };
+        end.move_to_sibling(d, offset, sib);
+    }
+
+    /// How a level's pieces are cut into nodes when they overflow one: evenly, or packed
+    /// full from the left when the store appends at the right edge.
+    fn split_plan(&self, shape: Shape, leaf: bool) -> SplitPlan {
+        let rightmost = self.right_end().at(self.depth).max == u64::MAX;
+        split_sizes(
             self.pieces.as_slice(),
             shape,
             leaf,
             rightmost,
             self.append && rightmost,
-        );
+        )
+    }
+
+    /// Cuts the pieces into new nodes of `sizes` and makes the parent level's pieces from
+    /// them: the parent span's slots left of the span, the new nodes, its slots right of it.
+    fn split_level(&mut self, shape: Shape, leaf: bool, sizes: &[usize]) -> Result<(), Error> {
+        let d = self.depth;
+        let span_min = self.left.at(d).min;
         let mut made = Pieces::new();
         let (mut start, mut min) = (0, span_min);
-        for &size in &sizes {
+        for &size in sizes {
             let node = self.take(leaf)?;
             let part = &self.pieces.as_slice()[start..start + size];
             let gap = fill_node(&node, shape, leaf, min, part);
