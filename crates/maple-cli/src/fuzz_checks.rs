@@ -21,6 +21,36 @@
 
 use crate::replay::{self, Op, ReplayError, Validate};
 
+/// The entry point and `describe` of a tree target: decodes the bytes as the module's `Input`
+/// (bytes that make none are skipped, as libFuzzer expects) and runs the module's generic
+/// `run` on the tree kind and the entry type the input names (`Value`, or drop-counted
+/// `Box` entries).
+macro_rules! tree_target {
+    ($name:ident) => {
+        /// The input as the operations it decodes to.
+        pub fn describe(data: &[u8]) -> String {
+            format!("{:#?}", Input::arbitrary(&mut Unstructured::new(data)))
+        }
+
+        /// The property: see the module documentation.
+        pub fn $name(data: &[u8]) {
+            let Ok(input) = Input::arbitrary(&mut Unstructured::new(data)) else {
+                return;
+            };
+            let kind = if input.alloc {
+                TreeKind::Alloc
+            } else {
+                TreeKind::Plain
+            };
+            if input.counted {
+                run::<Box<super::model::Counted>>(kind, &input);
+            } else {
+                run::<Value>(kind, &input);
+            }
+        }
+    };
+}
+
 mod address_space;
 mod dup;
 mod model;

@@ -19,67 +19,7 @@ use proptest::test_runner::TestCaseError;
 mod common;
 use common::{Model, Slot, MAX};
 
-impl Model {
-    fn check_window(lo: u64, hi: u64, size: u64) -> Result<(), Error> {
-        if size == 0 || lo > hi || hi - lo < size - 1 {
-            return Err(Error::Invalid);
-        }
-        Ok(())
-    }
-
-    /// Brute force: lowest fitting hole part inside `[lo, hi]`.
-    fn area(&self, lo: u64, hi: u64, size: u64) -> Result<(u64, u64), Error> {
-        Self::check_window(lo, hi, size)?;
-        for (f, l) in self.holes() {
-            if l < lo || f > hi {
-                continue;
-            }
-            let (a, b) = (f.max(lo), l.min(hi));
-            if b - a >= size - 1 {
-                return Ok((a, a + (size - 1)));
-            }
-        }
-        Err(Error::Busy)
-    }
-
-    /// Brute force: highest fitting hole part inside `[lo, hi]`.
-    fn area_rev(&self, lo: u64, hi: u64, size: u64) -> Result<(u64, u64), Error> {
-        Self::check_window(lo, hi, size)?;
-        for (f, l) in self.holes().rev() {
-            if l < lo || f > hi {
-                continue;
-            }
-            let (a, b) = (f.max(lo), l.min(hi));
-            if b - a >= size - 1 {
-                return Ok((b - (size - 1), b));
-            }
-        }
-        Err(Error::Busy)
-    }
-
-    /// The kernel's mas_alloc_cyclic decision: Ok((index, wrapped)).
-    fn cyclic(&mut self, lo: u64, hi: u64, next: &mut u64) -> Result<(u64, bool), Error> {
-        let start = lo.max(*next);
-        let mut r = self.area(start, hi, 1);
-        let mut wrapped = false;
-        if r.is_ok() && self.wrapped {
-            self.wrapped = false;
-            wrapped = true;
-        }
-        if r.is_err() && start > lo {
-            r = self.area(lo, hi, 1);
-            if r.is_ok() {
-                wrapped = true;
-            }
-        }
-        let (i, _) = r?;
-        *next = i.wrapping_add(1);
-        if *next == 0 {
-            self.wrapped = true;
-        }
-        Ok((i, wrapped))
-    }
-}
+impl Model {}
 
 fn fail(msg: String) -> TestCaseError {
     TestCaseError::fail(msg)

@@ -40,33 +40,6 @@ use common::{bounds_to_incl, drain_mixed, ent, new_pool, own, Ent, Model, Slot, 
 // ---------------------------------------------------------------------------------------
 
 impl Model {
-    fn insert_ok(&self, first: u64, last: u64) -> bool {
-        let (_, l, s) = self.containing(first);
-        s == Slot::Empty && l >= last
-    }
-
-    /// First entry (non-empty, non-zero) starting in `(after, max]`.
-    fn next_val(&self, after: u64, max: u64) -> Option<(u64, u64, u64)> {
-        if after >= max {
-            return None;
-        }
-        self.map
-            .range(after + 1..=max)
-            .find_map(|(f, (l, s))| s.val().map(|v| (*f, *l, v)))
-    }
-
-    /// Last entry ending in `[min, before)`.
-    fn prev_val(&self, before: u64, min: u64) -> Option<(u64, u64, u64)> {
-        if before <= min {
-            return None;
-        }
-        self.map
-            .range(..before)
-            .rev()
-            .take_while(|(_, (l, _))| *l >= min)
-            .find_map(|(f, (l, s))| s.val().map(|v| (*f, *l, v)))
-    }
-
     /// kernel mt_find(start, max)
     fn find(&self, start: u64, max: u64) -> Option<(u64, u64, u64)> {
         if start > max {

@@ -47,28 +47,7 @@ enum Check {
     Write(WriteOp),
 }
 
-/// The input as the operations it decodes to.
-pub fn describe(data: &[u8]) -> String {
-    format!("{:#?}", Input::arbitrary(&mut Unstructured::new(data)))
-}
-
-/// The property: see the module documentation.
-pub fn dup_tree(data: &[u8]) {
-    let mut u = Unstructured::new(data);
-    let Ok(input) = Input::arbitrary(&mut u) else {
-        return;
-    };
-    let kind = if input.alloc {
-        TreeKind::Alloc
-    } else {
-        TreeKind::Plain
-    };
-    if input.counted {
-        run::<Box<Counted>>(kind, &input);
-    } else {
-        run::<Value>(kind, &input);
-    }
-}
+tree_target!(dup_tree);
 
 /// A node as plain data: depth, bounds, kind, pivots, gaps and slot kinds.
 type NodePic = (

@@ -96,28 +96,7 @@ impl<'a> Arbitrary<'a> for Op {
     }
 }
 
-/// The input as the operations it decodes to.
-pub fn describe(data: &[u8]) -> String {
-    format!("{:#?}", Input::arbitrary(&mut Unstructured::new(data)))
-}
-
-/// The property: see the module documentation.
-pub fn owned_tree(data: &[u8]) {
-    let mut u = Unstructured::new(data);
-    let Ok(input) = Input::arbitrary(&mut u) else {
-        return;
-    };
-    let kind = if input.alloc {
-        TreeKind::Alloc
-    } else {
-        TreeKind::Plain
-    };
-    if input.counted {
-        run::<Box<super::model::Counted>>(kind, &input);
-    } else {
-        run::<Value>(kind, &input);
-    }
-}
+tree_target!(owned_tree);
 
 fn check_counts<E: Ent>(c: &Arc<AtomicIsize>, m: &Model, ctx: &dyn Fn() -> String) {
     if E::COUNTED {

@@ -48,28 +48,7 @@ struct Held {
     iter_taken: u8,
 }
 
-/// The input as the operations it decodes to.
-pub fn describe(data: &[u8]) -> String {
-    format!("{:#?}", Input::arbitrary(&mut Unstructured::new(data)))
-}
-
-/// The property: see the module documentation.
-pub fn shared_tree(data: &[u8]) {
-    let mut u = Unstructured::new(data);
-    let Ok(input) = Input::arbitrary(&mut u) else {
-        return;
-    };
-    let kind = if input.alloc {
-        TreeKind::Alloc
-    } else {
-        TreeKind::Plain
-    };
-    if input.counted {
-        run::<Box<super::model::Counted>>(kind, &input);
-    } else {
-        run::<Value>(kind, &input);
-    }
-}
+tree_target!(shared_tree);
 
 fn run<E: Ent>(kind: TreeKind, input: &Input) {
     let live_count = Arc::new(AtomicIsize::new(0));

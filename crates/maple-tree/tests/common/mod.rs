@@ -5,7 +5,6 @@
 // Every test file includes this module and uses a different part of it.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeInclusive};
 use std::sync::Arc;
@@ -14,143 +13,14 @@ use maple_tree::{Entry, Error, Value};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
-pub const MAX: u64 = u64::MAX;
+pub use range_model::*;
 
-/// What a model range holds.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Slot {
-    Empty,
-    /// The reserved zero entry: occupies space, loads as `None`.
-    Zero,
-    Val(u64),
-}
-
-impl Slot {
-    pub fn val(self) -> Option<u64> {
-        match self {
-            Slot::Val(v) => Some(v),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Model {
-    /// first -> (last, slot); covers 0..=MAX, no two adjacent Empty ranges.
-    pub map: BTreeMap<u64, (u64, Slot)>,
-    /// The tree's cyclic-allocation "wrapped" flag (the kernel's MT_FLAGS_ALLOC_WRAPPED).
-    pub wrapped: bool,
-}
+mod range_model;
 
 impl Model {
-    pub fn new() -> Self {
-        let mut map = BTreeMap::new();
-        map.insert(0, (MAX, Slot::Empty));
-        Model {
-            map,
-            wrapped: false,
-        }
-    }
-
-    /// The range holding `i`.
-    pub fn containing(&self, i: u64) -> (u64, u64, Slot) {
-        let (f, (l, s)) = self.map.range(..=i).next_back().unwrap();
-        (*f, *l, *s)
-    }
-
-    /// Splits the range holding `at` so that a range starts at `at` (what cutting an entry
-    /// at `at` does to the tree).
-    pub fn split_at(&mut self, at: u64) {
-        if at == 0 {
-            return;
-        }
-        let (f, l, s) = self.containing(at);
-        if f == at {
-            return;
-        }
-        self.map.insert(f, (at - 1, s));
-        self.map.insert(at, (l, s));
-    }
-
-    /// Stores `slot` over `[first, last]`; returns what was at `first` before.
-    pub fn store(&mut self, first: u64, last: u64, slot: Slot) -> Slot {
-        assert!(first <= last);
-        let old = self.containing(first).2;
-        self.split_at(first);
-        if last < MAX {
-            self.split_at(last + 1);
-        }
-        let keys: Vec<u64> = self.map.range(first..=last).map(|(k, _)| *k).collect();
-        for k in keys {
-            self.map.remove(&k);
-        }
-        let (mut f, mut l) = (first, last);
-        if slot == Slot::Empty {
-            if f > 0 {
-                let (pf, _, ps) = self.containing(f - 1);
-                if ps == Slot::Empty {
-                    self.map.remove(&pf);
-                    f = pf;
-                }
-            }
-            if l < MAX {
-                if let Some(&(nl, Slot::Empty)) = self.map.get(&(l + 1)) {
-                    self.map.remove(&(l + 1));
-                    l = nl;
-                }
-            }
-        }
-        self.map.insert(f, (l, slot));
-        old
-    }
-
-    /// Every range in order.
-    pub fn ranges(&self) -> impl DoubleEndedIterator<Item = (u64, u64, Slot)> + '_ {
-        self.map.iter().map(|(f, (l, s))| (*f, *l, *s))
-    }
-
-    /// The empty ranges in order.
-    pub fn holes(&self) -> impl DoubleEndedIterator<Item = (u64, u64)> + '_ {
-        self.ranges()
-            .filter(|r| r.2 == Slot::Empty)
-            .map(|(f, l, _)| (f, l))
-    }
-
     /// The occupied ranges (entries and zero entries) in order.
     pub fn occupied(&self) -> impl DoubleEndedIterator<Item = (u64, u64, Slot)> + '_ {
         self.ranges().filter(|r| r.2 != Slot::Empty)
-    }
-
-    /// The entries (not zero entries) as `(first, last, id)`, in order.
-    pub fn entries(&self) -> Vec<(u64, u64, u64)> {
-        self.ranges()
-            .filter_map(|(f, l, s)| s.val().map(|v| (f, l, v)))
-            .collect()
-    }
-
-    /// Entries meeting `[lo, hi]`, whole ranges (empty when `lo > hi`).
-    pub fn intersecting(&self, lo: u64, hi: u64) -> Vec<(u64, u64, u64)> {
-        if lo > hi {
-            return Vec::new();
-        }
-        let start = self.containing(lo).0;
-        self.map
-            .range(start..=hi)
-            .filter_map(|(f, (l, s))| s.val().map(|v| (*f, *l, v)))
-            .collect()
-    }
-
-    /// The empty ranges meeting `[lo, hi]`, clipped to it (what `gaps(lo..=hi)` yields).
-    pub fn gaps_in(&self, lo: u64, hi: u64) -> Vec<(u64, u64)> {
-        if lo > hi {
-            return Vec::new();
-        }
-        let start = self.containing(lo).0;
-        self.map
-            .range(start..=hi)
-            .filter(|(_, (_, s))| *s == Slot::Empty)
-            .map(|(f, (l, _))| ((*f).max(lo), (*l).min(hi)))
-            .collect()
     }
 
     /// Whether an occupied range (entry or zero entry) meets `[lo, hi]`.
