@@ -226,7 +226,24 @@ impl Search {
         hi >= lo && hi - lo >= self.size - 1
     }
 
+    /// The highest first index a hole can have if it ends at or below `top`, if that is
+    /// inside the window.
+    #[inline]
+    fn highest_start(&self, top: u64) -> Option<u64> {
+        top.checked_sub(self.size - 1).filter(|&s| s >= self.min)
+    }
+
+    /// [`fits`](Self::fits) for a range that begins at or below `top` and whose end, clipped
+    /// to `top`, is its end clipped to the window; `start` is
+    /// [`highest_start`](Self::highest_start)`(top)`.
+    #[inline]
+    fn fits_under(&self, start: u64, first: u64, last: u64) -> bool {
+        // With `first <= start`, `first.max(self.min) + (self.size - 1) <= top`: no overflow.
+        first <= start && first.max(self.min) + (self.size - 1) <= last
+    }
+
     /// The highest fitting hole in the tree under `root`.
+    #[inline]
     fn highest(&mut self, root: Enode) -> Found {
         let mut ancestors = Ancestors::new();
         let (mut enode, mut node_min) = (root, 0);
@@ -357,8 +374,11 @@ impl Search {
     #[inline]
     fn leaf_down(&self, node: NodePtr, node_min: u64, node_max: u64) -> Step {
         let (pivots, slots) = (node.pivots(Shape::Range), node.slots(Shape::Range));
-        let (mut i, mut last) =
-            Self::range_top_slot(pivots, usize::MAX, node_max, node_max.min(self.max));
+        let top = node_max.min(self.max);
+        let Some(start) = self.highest_start(top) else {
+            return Step::Empty;
+        };
+        let (mut i, mut last) = Self::range_top_slot(pivots, usize::MAX, node_max, top);
         loop {
             let first = if i == 0 {
                 node_min
@@ -366,8 +386,8 @@ impl Search {
                 pivots.int(i - 1) + 1
             };
             let empty = slots.word(i).is_null();
-            if empty && self.fits(first, last) {
-                let hi = last.min(self.max);
+            if empty && self.fits_under(start, first, last) {
+                let hi = last.min(top);
                 return Step::Hole(hi - (self.size - 1), hi);
             }
             if first <= self.min || i == 0 {
@@ -402,6 +422,9 @@ impl Search {
             node.gaps(),
         );
         let top = from_last.min(self.max);
+        let Some(start) = self.highest_start(top) else {
+            return Step::Empty;
+        };
         let mut i = from.min(node.meta().0).min(pivots.len());
         // Pass over the slots that begin above `top`; `last` is the end of slot `i`.
         let mut last = from_last;
@@ -418,7 +441,7 @@ impl Search {
             } else {
                 pivots.int(i - 1) + 1
             };
-            if gaps.int(i) >= self.size && self.fits(first, last) {
+            if gaps.int(i) >= self.size && self.fits_under(start, first, last) {
                 let child = Enode::from_word(slots.word(i)).expect("child");
                 return Step::Descend(child, i, first, last);
             }
