@@ -6,9 +6,9 @@
 //! visits however many entries the tree holds. Plain trees keep no gaps: the same search then
 //! treats every child as a candidate and scans.
 
-use smallvec::SmallVec;
+use core::mem::MaybeUninit;
 
-use crate::node::{Enode, NodePtr, Shape, MAX_HEIGHT};
+use crate::node::{Enode, NodePtr, Shape, Words, MAX_HEIGHT};
 use crate::path::{Frame, Path};
 use crate::raw::RawTree;
 use crate::write::Piece;
@@ -178,8 +178,34 @@ enum Step {
 /// A node on the way down: the node, its minimum, and the slot the search went down through.
 type Ancestor = (Enode, u64, usize);
 
-/// The nodes above the one being scanned, root first (inline: creating it writes nothing).
-type Ancestors = SmallVec<[Ancestor; MAX_HEIGHT]>;
+/// The nodes above the one being scanned, root first: a fixed array, which creating writes
+/// nothing to (a `SmallVec` would check on every push whether it had spilled).
+struct Ancestors {
+    items: [MaybeUninit<Ancestor>; MAX_HEIGHT],
+    len: usize,
+}
+
+impl Ancestors {
+    #[inline]
+    fn new() -> Ancestors {
+        Ancestors {
+            items: [const { MaybeUninit::uninit() }; MAX_HEIGHT],
+            len: 0,
+        }
+    }
+    /// Panics past [`MAX_HEIGHT`], which no tree reaches.
+    #[inline]
+    fn push(&mut self, a: Ancestor) {
+        self.items[self.len].write(a);
+        self.len += 1;
+    }
+    #[inline]
+    fn pop(&mut self) -> Option<Ancestor> {
+        self.len = self.len.checked_sub(1)?;
+        // SAFETY: `push` wrote every item below the length it left, and `pop` only lowers it.
+        Some(unsafe { self.items[self.len].assume_init() })
+    }
+}
 
 impl Search {
     /// Whether a lock-free search must start again: the node was replaced after it was read.
@@ -200,21 +226,47 @@ impl Search {
         hi >= lo && hi - lo >= self.size - 1
     }
 
+    /// The highest first index a hole can have if it ends at or below `top`, if that is
+    /// inside the window.
+    #[inline]
+    fn highest_start(&self, top: u64) -> Option<u64> {
+        top.checked_sub(self.size - 1).filter(|&s| s >= self.min)
+    }
+
+    /// [`fits`](Self::fits) for a range that begins at or below `top` and whose end, clipped
+    /// to `top`, is its end clipped to the window; `start` is
+    /// [`highest_start`](Self::highest_start)`(top)`.
+    #[inline]
+    fn fits_under(&self, start: u64, first: u64, last: u64) -> bool {
+        // With `first <= start`, `first.max(self.min) + (self.size - 1) <= top`: no overflow.
+        first <= start && first.max(self.min) + (self.size - 1) <= last
+    }
+
     /// The highest fitting hole in the tree under `root`.
+    #[inline]
     fn highest(&mut self, root: Enode) -> Found {
         let mut ancestors = Ancestors::new();
         let (mut enode, mut node_min) = (root, 0);
-        // The scan of `enode` starts at slot `from`, which ends at `from_last`.
-        let mut from = root.node().end_from_top(root.shape(), u64::MAX);
-        let mut from_last = u64::MAX;
+        // The scan of `enode` starts at slot `from` (or its last slot, if fewer), which ends
+        // at `from_last`.
+        let (mut from, mut from_last) = (usize::MAX, u64::MAX);
         loop {
-            match self.scan_down(enode, node_min, from, from_last)? {
+            let node = enode.node();
+            let step = if enode.is_leaf() {
+                // Leaves are never resumed: their scan starts at the top.
+                self.leaf_down(node, node_min, from_last)
+            } else if enode.shape() == Shape::Arange {
+                self.arange_down(node, node_min, from, from_last)
+            } else {
+                self.range_down(node, node_min, from, from_last)
+            };
+            self.check(node)?;
+            match step {
                 Step::Hole(first, last) => return Ok(Some((first, last))),
                 Step::Descend(child, slot, min, max) => {
                     ancestors.push((enode, node_min, slot));
                     (enode, node_min) = (child, min);
-                    from = child.node().end_from_top(child.shape(), max);
-                    from_last = max;
+                    (from, from_last) = (usize::MAX, max);
                 }
                 Step::Empty => loop {
                     // Nothing fits at or above `node_min`.
@@ -282,63 +334,154 @@ impl Search {
         (i, first)
     }
 
-    /// The highest candidate slot of `enode` at or below slot `from`, which ends at
-    /// `from_last`; `enode` covers `[node_min, ..]` and meets the window.
+    /// Where the downward scan of a range node (a leaf, or an internal node of a plain
+    /// tree) starts: the slot at or below `from` holding `top`, the top of the window inside
+    /// the node.
     ///
-    /// The scan starts with a bare pivot scan over the slots that begin above the window, so
-    /// a window reaching past the node's data (the common case of a top-down allocator)
-    /// costs one step. Empty leaf slots are never adjacent, so after one that is too small
-    /// the scan skips its neighbour.
-    fn scan_down(
-        &self,
-        enode: Enode,
-        node_min: u64,
-        from: usize,
-        from_last: u64,
-    ) -> Result<Step, Replaced> {
-        let (node, shape, leaf) = (enode.node(), enode.shape(), enode.is_leaf());
-        let mut i = from;
-        while i > 0 && node.pivot(i - 1) >= self.max {
-            i -= 1;
+    /// A bare pivot scan from the top passes over the slots that begin above `top`, so a
+    /// window reaching past the node's data (the common case of a top-down allocator) costs
+    /// one step. Unused slots at the top of a range node have zero pivots, which the same
+    /// comparison passes over (`p - 1 >= top - 1` says "at or above `top`, or zero"), so the
+    /// scan needs no separate search for the node's end.
+    ///
+    /// Returns the slot and its end, given `from_last`, the end of slot `from`.
+    #[inline]
+    fn range_top_slot(pivots: Words<'_>, from: usize, from_last: u64, top: u64) -> (usize, u64) {
+        let mut i = from.min(pivots.len());
+        let mut last = from_last;
+        let top_1 = top.saturating_sub(1);
+        while i > 0 {
+            let p = pivots.int(i - 1);
+            if p.wrapping_sub(1) < top_1 {
+                break;
+            }
+            (i, last) = (i - 1, p);
         }
-        // `last` is the end of slot `i`.
-        let mut last = if i == from { from_last } else { node.pivot(i) };
+        if i == 0 && top > 0 && pivots.int(0) == 0 {
+            // Slot 0 is `[0, 0]`, in use: the scan took it for unused.
+            (i, last) = (1, pivots.int(1));
+        }
+        // A slot's pivot never passes the node's maximum (this keeps a hole inside the
+        // node whatever the pivots say).
+        (i, last.min(from_last))
+    }
+
+    /// The highest empty slot of a leaf covering `[node_min, node_max]` that holds the hole
+    /// inside the window, which meets the leaf.
+    ///
+    /// Empty slots are never adjacent, so after one that is too small the scan skips its
+    /// neighbour.
+    #[inline]
+    fn leaf_down(&self, node: NodePtr, node_min: u64, node_max: u64) -> Step {
+        let (pivots, slots) = (node.pivots(Shape::Range), node.slots(Shape::Range));
+        let top = node_max.min(self.max);
+        let Some(start) = self.highest_start(top) else {
+            return Step::Empty;
+        };
+        let (mut i, mut last) = Self::range_top_slot(pivots, usize::MAX, node_max, top);
         loop {
             let first = if i == 0 {
                 node_min
             } else {
-                node.pivot(i - 1) + 1
+                pivots.int(i - 1) + 1
             };
-            let candidate = if leaf {
-                node.slot(shape, i).is_null()
-            } else {
-                shape != Shape::Arange || node.gap(i) >= self.size
-            };
-            if candidate && self.fits(first, last) {
-                let step = if leaf {
-                    let hi = last.min(self.max);
-                    Step::Hole(hi - (self.size - 1), hi)
-                } else {
-                    let child = Enode::from_word(node.slot(shape, i)).expect("child");
-                    Step::Descend(child, i, first, last)
-                };
-                self.check(node)?;
-                return Ok(step);
+            let empty = slots.word(i).is_null();
+            if empty && self.fits_under(start, first, last) {
+                let hi = last.min(top);
+                return Step::Hole(hi - (self.size - 1), hi);
             }
             if first <= self.min || i == 0 {
-                break;
+                return Step::Empty;
             }
-            if leaf && candidate && i >= 2 {
+            if empty && i >= 2 {
                 // Slot `i - 1` holds an entry: go straight to `i - 2`.
                 i -= 2;
-                last = node.pivot(i);
+                last = pivots.int(i);
             } else {
                 i -= 1;
                 last = first - 1;
             }
         }
-        self.check(node)?;
-        Ok(Step::Empty)
+    }
+
+    /// The highest child of an allocation-tree internal node whose recorded gap can hold the
+    /// hole inside the window, at or below slot `from`, which ends at `from_last` (`from`
+    /// past the node's last slot stands for that slot, and `from_last` is then the node's
+    /// maximum); the node covers `[node_min, ..]` and meets the window.
+    ///
+    /// Below the slot holding the window's top every slot ends under the window, so a slot
+    /// whose recorded gap is too small is passed over on its gap alone, without reading its
+    /// pivots. (A slot passed over that way may begin below the window, where the scan would
+    /// otherwise have stopped: the next candidate then lies wholly below the window and
+    /// fails `fits`.)
+    #[inline]
+    fn arange_down(&self, node: NodePtr, node_min: u64, from: usize, from_last: u64) -> Step {
+        let (pivots, slots, gaps) = (
+            node.pivots(Shape::Arange),
+            node.slots(Shape::Arange),
+            node.gaps(),
+        );
+        let top = from_last.min(self.max);
+        let Some(start) = self.highest_start(top) else {
+            return Step::Empty;
+        };
+        let mut i = from.min(node.meta().0).min(pivots.len());
+        // Pass over the slots that begin above `top`; `last` is the end of slot `i`.
+        let mut last = from_last;
+        while i > 0 {
+            let p = pivots.int(i - 1);
+            if p < top {
+                break;
+            }
+            (i, last) = (i - 1, p);
+        }
+        loop {
+            let first = if i == 0 {
+                node_min
+            } else {
+                pivots.int(i - 1) + 1
+            };
+            if gaps.int(i) >= self.size && self.fits_under(start, first, last) {
+                let child = Enode::from_word(slots.word(i)).expect("child");
+                return Step::Descend(child, i, first, last);
+            }
+            if first <= self.min || i == 0 {
+                return Step::Empty;
+            }
+            i -= 1;
+            while gaps.int(i) < self.size {
+                if i == 0 {
+                    return Step::Empty;
+                }
+                i -= 1;
+            }
+            last = pivots.int(i);
+        }
+    }
+
+    /// As [`arange_down`](Self::arange_down) in an internal node of a plain tree, which
+    /// records no gaps: every child meeting the window is a candidate.
+    #[inline]
+    fn range_down(&self, node: NodePtr, node_min: u64, from: usize, from_last: u64) -> Step {
+        let (pivots, slots) = (node.pivots(Shape::Range), node.slots(Shape::Range));
+        let (mut i, mut last) =
+            Self::range_top_slot(pivots, from, from_last, from_last.min(self.max));
+        loop {
+            let first = if i == 0 {
+                node_min
+            } else {
+                pivots.int(i - 1) + 1
+            };
+            if self.fits(first, last) {
+                let child = Enode::from_word(slots.word(i)).expect("child");
+                return Step::Descend(child, i, first, last);
+            }
+            if first <= self.min || i == 0 {
+                return Step::Empty;
+            }
+            i -= 1;
+            last = first - 1;
+        }
     }
 
     /// The lowest candidate slot of `enode` at or above slot `from`, which begins at

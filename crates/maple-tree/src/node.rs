@@ -510,27 +510,6 @@ impl NodePtr {
             .unwrap_or(shape.pivots())
     }
 
-    /// Offset of the last used slot, found from the top: the highest non-zero pivot is the
-    /// node's maximum (or, in a full range node, the end of the second-to-last slot). Costs
-    /// one read per unused slot, so it suits scans that start at the end; valid for published
-    /// nodes, whose pivots follow the conventions in the module docs.
-    #[inline]
-    pub(crate) fn end_from_top(self, shape: Shape, max: u64) -> usize {
-        if shape == Shape::Arange {
-            return self.meta().0;
-        }
-        let pivots = self.pivot_words(shape.pivots());
-        let mut j = pivots.len();
-        while j > 0 {
-            j -= 1;
-            let p = pivots[j].load(Ordering::Relaxed).addr() as u64;
-            if p != 0 {
-                return if p < max { j + 1 } else { j };
-            }
-        }
-        0
-    }
-
     /// Offset of the slot holding `index`: the first pivot at or above it (the kernel's
     /// fast lookup scan; valid thanks to the pivot conventions in the module docs).
     #[inline]
@@ -547,6 +526,24 @@ impl NodePtr {
     #[inline]
     fn pivot_words(&self, n: usize) -> &[AtomicPtr<()>] {
         &self.node().data[..n]
+    }
+
+    /// The node's pivots, for scans that read many of them (one bounds check per scan
+    /// instead of one per read, where the optimiser can see the index stays in range).
+    #[inline]
+    pub(crate) fn pivots(&self, shape: Shape) -> Words<'_> {
+        Words(self.pivot_words(shape.pivots()))
+    }
+    /// The node's slots (acquire loads, as [`slot`](Self::slot)).
+    #[inline]
+    pub(crate) fn slots(&self, shape: Shape) -> Words<'_> {
+        let base = shape.slot_base();
+        Words(&self.node().data[base..base + shape.slots()])
+    }
+    /// An arange node's gaps, one per slot.
+    #[inline]
+    pub(crate) fn gaps(&self) -> Words<'_> {
+        Words(&self.node().data[GAP_BASE..GAP_BASE + ARANGE_SLOTS])
     }
 
     /// The slot holding `index` and the last used slot, in one scan of the pivots.
@@ -640,6 +637,28 @@ impl NodePtr {
     pub(crate) unsafe fn mark_dead(self) {
         self.node().parent.store(self.0.as_ptr(), Ordering::Release);
         fence(Ordering::SeqCst);
+    }
+}
+
+/// A run of one node's data words (its pivots, slots or gaps), borrowed from a [`NodePtr`].
+#[derive(Clone, Copy)]
+pub(crate) struct Words<'a>(&'a [AtomicPtr<()>]);
+
+impl Words<'_> {
+    #[inline]
+    pub(crate) fn len(self) -> usize {
+        self.0.len()
+    }
+    /// Word `i` as an integer (a pivot or a gap): a relaxed load.
+    #[inline]
+    pub(crate) fn int(self, i: usize) -> u64 {
+        self.0[i].load(Ordering::Relaxed).addr() as u64
+    }
+    /// Word `i` as a slot: an acquire load, pairing with the Release of the store that
+    /// published it.
+    #[inline]
+    pub(crate) fn word(self, i: usize) -> Word {
+        self.0[i].load(Ordering::Acquire)
     }
 }
 
