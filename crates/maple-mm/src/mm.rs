@@ -1349,7 +1349,7 @@ impl<'a> MmapWriteGuard<'a> {
             return Err(MmError::Inval);
         }
         let mut start = start;
-        let Some(mut vma) = self.tree().find_intersection(start, end) else {
+        let Some(vma) = self.tree().find_intersection(start, end) else {
             return Err(MmError::NoMem);
         };
         if grows & PROT_GROWSDOWN != 0 {
@@ -1365,6 +1365,32 @@ impl<'a> MmapWriteGuard<'a> {
         } else if vma.start() > start {
             return Err(MmError::NoMem);
         }
+        self.fixup_range(start, end, vma, |w, prev, vma, from, to| {
+            let newflags = VmFlags::from_prot(prot) | (vma.flags() & !VmFlags::ACCESS);
+            if (newflags & !newflags.shr(4)).intersects(VmFlags::ACCESS) {
+                return Err(MmError::Access);
+            }
+            w.mprotect_fixup(prev, vma, from, to, newflags)
+        })
+    }
+
+    /// The walk `mprotect` and `mlock` share over `[start, end)`, from `vma`, the VMA holding
+    /// `start` (or, growing down, the one it starts): `fixup(self, prev, vma, from, to)`
+    /// changes each piece and returns the VMA the walk goes on after. A hole in the range is
+    /// `NoMem`, with the pieces before it already changed, as in the kernel.
+    pub(crate) fn fixup_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        mut vma: VmaRef,
+        mut fixup: impl FnMut(
+            &mut Self,
+            &mut Option<VmaRef>,
+            &VmaRef,
+            u64,
+            u64,
+        ) -> Result<VmaRef, MmError>,
+    ) -> Result<(), MmError> {
         let mut prev = if start > vma.start() {
             Some(vma.clone())
         } else {
@@ -1376,14 +1402,8 @@ impl<'a> MmapWriteGuard<'a> {
             if vma.start() != tmp {
                 return Err(MmError::NoMem);
             }
-            let old = vma.flags();
-            let newflags = VmFlags::from_prot(prot) | (old & !VmFlags::ACCESS);
-            if (newflags & !newflags.shr(4)).intersects(VmFlags::ACCESS) {
-                return Err(MmError::Access);
-            }
             tmp = vma.end().min(end);
-            let done = self.mprotect_fixup(&mut prev, &vma, nstart, tmp, newflags)?;
-            tmp = done.end();
+            tmp = fixup(self, &mut prev, &vma, nstart, tmp)?.end();
             nstart = tmp;
             if tmp >= end {
                 break;

@@ -170,37 +170,13 @@ impl MmapWriteGuard<'_> {
         if end == start {
             return Ok(());
         }
-        let Some(mut vma) = self.tree().load(start) else {
+        let Some(vma) = self.tree().load(start) else {
             return Err(MmError::NoMem);
         };
-        let mut prev = if start > vma.start() {
-            Some(vma.clone())
-        } else {
-            self.tree().prev(vma.start())
-        };
-        let mut nstart = start;
-        let mut tmp = vma.start();
-        loop {
-            if vma.start() != tmp {
-                return Err(MmError::NoMem);
-            }
+        self.fixup_range(start, end, vma, |w, prev, vma, from, to| {
             let newflags = (vma.flags() & !VmFlags::LOCKED_MASK) | flags;
-            tmp = vma.end().min(end);
-            let done = self.mlock_fixup(&mut prev, &vma, nstart, tmp, newflags)?;
-            tmp = done.end();
-            nstart = tmp;
-            if tmp >= end {
-                break;
-            }
-            match self.tree().find_intersection(tmp, end) {
-                Some(v) => vma = v,
-                None => break,
-            }
-        }
-        if tmp < end {
-            return Err(MmError::NoMem);
-        }
-        Ok(())
+            w.mlock_fixup(prev, vma, from, to, newflags)
+        })
     }
 
     /// `mlock_fixup`: returns the VMA the iteration continues after.
