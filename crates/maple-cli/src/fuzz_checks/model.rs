@@ -355,26 +355,12 @@ pub fn check_query<E: Ent, A: Access>(
                 .unwrap_or_default();
             let got: Vec<_> = t.range(*span).map(|(r, e)| ent::<E>(r, e)).collect();
             assert_eq!(got, expect, "range; {}", ctx());
-            let mut it = t.overlapping(*span);
-            let (mut front, mut back) = (Vec::new(), Vec::new());
-            for bit in 0.. {
-                let from_back = (pattern >> (bit % 32)) & 1 == 1;
-                let x = if from_back { it.next_back() } else { it.next() };
-                match x {
-                    None => break,
-                    Some((r, e)) if from_back => back.push(ent::<E>(r, e)),
-                    Some((r, e)) => front.push(ent::<E>(r, e)),
-                }
-                assert!(
-                    front.len() + back.len() <= expect.len(),
-                    "too many; {}",
-                    ctx()
-                );
-            }
-            back.reverse();
-            front.extend(back);
+            let got = drain_by_pattern(t.overlapping(*span), *pattern, expect.len(), |(r, e)| {
+                ent::<E>(r, e)
+            });
+            let got = got.unwrap_or_else(|| panic!("too many; {}", ctx()));
             assert_eq!(
-                front,
+                got,
                 expect,
                 "overlapping double-ended {pattern:#x}; {}",
                 ctx()
@@ -558,4 +544,32 @@ pub fn run_cursor<E: Ent, A: Access>(
             }
         }
     }
+}
+
+/// Drains a double-ended iterator from both ends, from the back where bit `k % 32` of
+/// `pattern` is set for the `k`-th step, mapping each item with `each` as it comes. Returns
+/// the mapped items in the iterator's order, or `None` once more than `max` came (the two
+/// ends must meet).
+pub fn drain_by_pattern<T, U>(
+    mut it: impl DoubleEndedIterator<Item = T>,
+    pattern: u32,
+    max: usize,
+    mut each: impl FnMut(T) -> U,
+) -> Option<Vec<U>> {
+    let (mut front, mut back) = (Vec::new(), Vec::new());
+    for bit in 0.. {
+        let from_back = (pattern >> (bit % 32)) & 1 == 1;
+        let item = if from_back { it.next_back() } else { it.next() };
+        match item {
+            None => break,
+            Some(x) if from_back => back.push(each(x)),
+            Some(x) => front.push(each(x)),
+        }
+        if front.len() + back.len() > max {
+            return None;
+        }
+    }
+    back.reverse();
+    front.extend(back);
+    Some(front)
 }

@@ -10,7 +10,8 @@ use arbitrary::{Arbitrary, Unstructured};
 use maple_tree::{Error, MapleTree, TreeKind, Value};
 
 use super::model::{
-    check_query, check_view, ent, live, pair, Ent, Key, Model, Query, Slot, Span, MAX,
+    check_query, check_view, drain_by_pattern, ent, live, pair, Ent, Key, Model, Query, Slot, Span,
+    MAX,
 };
 use super::writes::{apply_write, val, WriteOp, WriteState};
 
@@ -186,51 +187,20 @@ fn run<E: Ent>(kind: TreeKind, input: &Input) {
                         m.store(f, l, Slot::Val(bump(v)));
                     }
                 } else {
-                    let mut front = Vec::new();
-                    let mut back = Vec::new();
-                    {
-                        let visit =
-                            |r: std::ops::RangeInclusive<u64>, e: &mut E, to: &mut Vec<_>| {
-                                to.push((*r.start(), *r.end(), e.id()));
-                                *e = mk(bump(e.id()));
-                            };
-                        match span {
-                            None => {
-                                let mut it = t.iter_mut();
-                                assert_eq!(it.len(), expect.len(), "iter_mut().len(); {}", ctx());
-                                for bit in 0.. {
-                                    let item = if (pattern >> (bit % 32)) & 1 == 1 {
-                                        it.next_back().map(|x| (x, true))
-                                    } else {
-                                        it.next().map(|x| (x, false))
-                                    };
-                                    match item {
-                                        None => break,
-                                        Some(((r, e), true)) => visit(r, e, &mut back),
-                                        Some(((r, e), false)) => visit(r, e, &mut front),
-                                    }
-                                }
-                            }
-                            Some(s) => {
-                                let mut it = t.range_mut(s);
-                                for bit in 0.. {
-                                    let item = if (pattern >> (bit % 32)) & 1 == 1 {
-                                        it.next_back().map(|x| (x, true))
-                                    } else {
-                                        it.next().map(|x| (x, false))
-                                    };
-                                    match item {
-                                        None => break,
-                                        Some(((r, e), true)) => visit(r, e, &mut back),
-                                        Some(((r, e), false)) => visit(r, e, &mut front),
-                                    }
-                                }
-                            }
+                    let visit = |(r, e): (std::ops::RangeInclusive<u64>, &mut E)| {
+                        let id = e.id();
+                        *e = mk(bump(id));
+                        (*r.start(), *r.end(), id)
+                    };
+                    let drained = match span {
+                        None => {
+                            let it = t.iter_mut();
+                            assert_eq!(it.len(), expect.len(), "iter_mut().len(); {}", ctx());
+                            drain_by_pattern(it, pattern, usize::MAX, visit)
                         }
-                    }
-                    back.reverse();
-                    front.extend(back);
-                    seen = front;
+                        Some(s) => drain_by_pattern(t.range_mut(s), pattern, usize::MAX, visit),
+                    };
+                    seen = drained.expect("no limit");
                     assert_eq!(seen, expect, "iter_mut/range_mut {pattern:#x}; {}", ctx());
                     for (f, l, v) in expect {
                         m.store(f, l, Slot::Val(bump(v)));
