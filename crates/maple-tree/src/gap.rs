@@ -264,6 +264,7 @@ impl Search {
             match step {
                 Step::Hole(first, last) => return Ok(Some((first, last))),
                 Step::Descend(child, slot, min, max) => {
+                    child.prefetch();
                     ancestors.push((enode, node_min, slot));
                     (enode, node_min) = (child, min);
                     (from, from_last) = (usize::MAX, max);
@@ -296,6 +297,7 @@ impl Search {
             match self.scan_up(enode, node_max, from, from_first)? {
                 Step::Hole(first, last) => return Ok(Some((first, last))),
                 Step::Descend(child, slot, min, max) => {
+                    child.prefetch();
                     ancestors.push((enode, node_max, slot));
                     (enode, node_max) = (child, max);
                     (from, from_first) = self.first_slot_up(child, min);
