@@ -80,6 +80,7 @@ impl<F: FnMut(u64, u64, Word) -> Visit> DupPass<F> {
         }
         for (i, kid) in kids[..n].iter().enumerate() {
             let child = src.child(i);
+            prefetch_next_child(src.node, src.shape, i, n);
             if let Err(e) = self.copy(&child, *kid, Some((dst, i))) {
                 undo_children(dst, src.shape, &kids[..n], i, self.drop_new);
                 return Err(e);
@@ -107,6 +108,18 @@ impl<F: FnMut(u64, u64, Word) -> Visit> DupPass<F> {
         };
         self.entries += usize::from(is_entry(new));
         new
+    }
+}
+
+/// Starts loading the source child after child `i` of `node` (which has `n` children) while
+/// child `i` is copied. Most children are leaves, each a block copy that waits on memory as
+/// soon as the tree outgrows the cache: loading the next one meanwhile overlaps the waits.
+#[inline]
+fn prefetch_next_child(node: NodePtr, internal: Shape, i: usize, n: usize) {
+    if i + 1 < n {
+        if let Some(next) = Enode::from_word(node.slot(internal, i + 1)) {
+            next.prefetch();
+        }
     }
 }
 
@@ -191,6 +204,7 @@ fn copy_subtree(
     }
     for (i, kid) in kids[..n].iter().enumerate() {
         let child = Enode::from_word(node.slot(internal, i)).expect("child");
+        prefetch_next_child(node, internal, i, n);
         if let Err(e) = copy_subtree(child, *kid, Some((dst, i)), clone, drop_new) {
             undo_children(dst, internal, &kids[..n], i, drop_new);
             return Err(e);
