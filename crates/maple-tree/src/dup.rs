@@ -114,6 +114,7 @@ impl<F: FnMut(u64, u64, Word) -> Visit> DupPass<F> {
 /// Starts loading the source child after child `i` of `node` (which has `n` children) while
 /// child `i` is copied. Most children are leaves, each a block copy that waits on memory as
 /// soon as the tree outgrows the cache: loading the next one meanwhile overlaps the waits.
+/// (Loading the copy's next frame as well made no measurable difference.)
 #[inline]
 fn prefetch_next_child(node: NodePtr, internal: Shape, i: usize, n: usize) {
     if i + 1 < n {

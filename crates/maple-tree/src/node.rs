@@ -158,21 +158,10 @@ impl Enode {
     pub(crate) fn is_leaf(self) -> bool {
         self.0.as_ptr().addr() & LEAF_BIT != 0
     }
-    /// Asks the CPU to start loading all four cache lines of the node. A lookup reads the
-    /// pivots and then a slot further on; fetching the lines together turns those dependent
-    /// misses into one wait. A hint only: it never faults and changes nothing.
+    /// Asks the CPU to start loading the node's four cache lines ([`NodePtr::prefetch`]).
     #[inline]
     pub(crate) fn prefetch(self) {
-        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-        {
-            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let base = self.node().0.as_ptr() as *const i8;
-            for line in 0..NODE_SIZE / 64 {
-                // SAFETY: `sse` is part of the x86_64 baseline, so the intrinsic's target
-                // feature is always present; a prefetch of any address never faults.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(line * 64)) };
-            }
-        }
+        self.node().prefetch();
     }
     #[inline]
     pub(crate) fn node(self) -> NodePtr {
@@ -319,6 +308,22 @@ impl SpareNodes {
 }
 
 impl NodePtr {
+    /// Asks the CPU to start loading all four cache lines of the node. A lookup reads the
+    /// pivots and then a slot further on; fetching the lines together turns those dependent
+    /// misses into one wait. A hint only: it never faults and changes nothing.
+    #[inline]
+    pub(crate) fn prefetch(self) {
+        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+        {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let base = self.0.as_ptr() as *const i8;
+            for line in 0..NODE_SIZE / 64 {
+                // SAFETY: `sse` is part of the x86_64 baseline, so the intrinsic's target
+                // feature is always present; a prefetch of any address never faults.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(line * 64)) };
+            }
+        }
+    }
     /// A well-aligned stand-in that names no node, for unused places of fixed-size arrays.
     /// Never dereferenced.
     pub(crate) const DANGLING: NodePtr = NodePtr(NonNull::dangling());
