@@ -182,6 +182,18 @@ impl Path {
             let mut child = frame.child(frame.offset);
             child.offset = if rightmost { child.end } else { 0 };
             self.push(child);
+            if child.leaf {
+                // A walk goes on to the leaf after this one: start loading it now, so that
+                // the load overlaps the work on this leaf's entries.
+                let next = if rightmost {
+                    frame.offset.checked_sub(1)
+                } else {
+                    Some(frame.offset + 1).filter(|&o| o <= frame.end)
+                };
+                if let Some(leaf) = next.and_then(|o| Enode::from_word(frame.word(o))) {
+                    leaf.prefetch();
+                }
+            }
             frame = child;
         }
     }
