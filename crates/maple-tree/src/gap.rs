@@ -445,6 +445,9 @@ impl Search {
             };
             if gaps.int(i) >= self.size && self.fits_under(start, first, last) {
                 let child = Enode::from_word(slots.word(i)).expect("child");
+                if last > top {
+                    Self::prefetch_fallback(slots, gaps, i, self.size);
+                }
                 return Step::Descend(child, i, first, last);
             }
             if first <= self.min || i == 0 {
@@ -458,6 +461,19 @@ impl Search {
                 i -= 1;
             }
             last = pivots.int(i);
+        }
+    }
+
+    /// A child that straddles the window's top may hold its large gap above the top, and so
+    /// turn out empty; the search then comes back and goes down the next child below it whose
+    /// recorded gap is large enough. Loading that child now, while the first is scanned,
+    /// overlaps the two waits on memory in a tree larger than the cache.
+    #[inline]
+    fn prefetch_fallback(slots: Words<'_>, gaps: Words<'_>, slot: usize, size: u64) {
+        if let Some(j) = (0..slot).rev().find(|&j| gaps.int(j) >= size) {
+            if let Some(next) = Enode::from_word(slots.word(j)) {
+                next.prefetch();
+            }
         }
     }
 
