@@ -652,3 +652,38 @@ fn empty_area_examples() {
         t.validate().unwrap();
     }
 }
+
+/// Trees five or more levels high take the searches' prefetching path (`PREFETCH_HEIGHT` in
+/// `gap.rs`), which small trees never reach. Both searches there agree with the brute force,
+/// in wide windows and in narrow ones that end inside the tree, so that searches come down
+/// through children straddling the window's top and fall back to the next child.
+#[test]
+fn searches_in_a_tall_tree_agree_with_the_model() {
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut t: MapleTree<Value> = MapleTree::new_alloc();
+    let mut m = Model::new();
+    // Ranges of 1..=60 indices between holes of 1..=120: holes of every size near the
+    // requested ones.
+    let mut at = 0u64;
+    for i in 0..40_000u64 {
+        let last = at + rng.u64(..60);
+        t.store_range(at..=last, Value::new(i)).unwrap();
+        m.store(at, last, Slot::Val(i));
+        at = last + 2 + rng.u64(..120);
+    }
+    assert!(t.height() >= 5, "height {}", t.height());
+    t.validate().unwrap();
+    for q in 0..4000 {
+        let hi = rng.u64(..at + 1000);
+        let lo = if q % 2 == 0 {
+            rng.u64(..=hi)
+        } else {
+            hi.saturating_sub(rng.u64(..3000))
+        };
+        let size = 1 + rng.u64(..150);
+        check_query(&t, &m, lo, hi, size, &|| {
+            format!("query {q}: {lo}..={hi}, {size}")
+        })
+        .unwrap();
+    }
+}
