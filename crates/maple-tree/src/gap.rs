@@ -169,10 +169,11 @@ struct Search {
 
 /// The height from which a search prefetches the nodes it is about to read. An allocation
 /// tree four levels high has at most 1 + 10 + 100 internal nodes over 1,000 leaves, about
-/// 280 KB, which stays in a 512 KB L2 cache, where prefetching only adds instructions. In
-/// taller trees the lower levels come from memory: with 10^6 entries (7 levels) prefetching
-/// cut a search by 10-20% (A/B medians of 7 runs: 553 ms to 485-497 ms for 10^6 searches of
-/// size 95, the kernel's C tree taking 614 ms).
+/// 280 KB, which stays in a 512 KB L2 cache, where prefetching only adds instructions
+/// (under callgrind, 581 per search of a 10^3-entry tree without it, 655 with it). In taller
+/// trees the lower levels come from memory: 10^6 searches of size 95 in a 10^6-entry tree took
+/// 651 ms without prefetching and 536 ms with it (medians of 7 alternating processes; the
+/// kernel's C tree took 718 ms).
 const PREFETCH_HEIGHT: usize = 5;
 
 type Found = Result<Option<(u64, u64)>, Replaced>;
