@@ -181,9 +181,9 @@ fn cursor_mut<E: Ent, M: Harness<E>>(
                     c.empty_area(lo..=hi, size)
                 };
                 let exp = if rev {
-                    m.fit_highest(lo, hi, size)
+                    m.area_rev(lo, hi, size)
                 } else {
-                    m.fit_lowest(lo, hi, size)
+                    m.area(lo, hi, size)
                 };
                 prop_assert_eq!(got.map(|r| (*r.start(), *r.end())), exp, "{}", ctx());
                 let Ok((a, b)) = exp else { continue };
@@ -841,7 +841,7 @@ fn check_view<E: Ent, A: Access>(
             let pair = |r: Result<RangeInclusive<u64>, Error>| r.map(|r| (*r.start(), *r.end()));
             prop_assert_eq!(
                 pair(v.empty_area(lo..=hi, size)),
-                m.fit_lowest(lo, hi, size),
+                m.area(lo, hi, size),
                 "empty_area({}..={}, {})",
                 lo,
                 hi,
@@ -849,7 +849,7 @@ fn check_view<E: Ent, A: Access>(
             );
             prop_assert_eq!(
                 pair(v.empty_area_rev(lo..=hi, size)),
-                m.fit_highest(lo, hi, size),
+                m.area_rev(lo, hi, size),
                 "empty_area_rev({}..={}, {})",
                 lo,
                 hi,

@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use std::ops::{Bound, RangeInclusive};
 use std::sync::Arc;
 
-use maple_tree::{Entry, Error, Value};
+use maple_tree::{Entry, Value};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -43,35 +43,6 @@ impl Model {
             m.store(f, l, Slot::Val(v));
         }
         m
-    }
-
-    fn fit_window(lo: u64, hi: u64, size: u64) -> Result<(), Error> {
-        if size == 0 || lo > hi || hi - lo < size - 1 {
-            return Err(Error::Invalid);
-        }
-        Ok(())
-    }
-
-    /// Brute-force `empty_area`: the lowest fitting part of a hole inside `[lo, hi]`.
-    pub fn fit_lowest(&self, lo: u64, hi: u64, size: u64) -> Result<(u64, u64), Error> {
-        Self::fit_window(lo, hi, size)?;
-        for (a, b) in self.gaps_in(lo, hi) {
-            if b - a >= size - 1 {
-                return Ok((a, a + (size - 1)));
-            }
-        }
-        Err(Error::Busy)
-    }
-
-    /// Brute-force `empty_area_rev`: the highest fitting part of a hole inside `[lo, hi]`.
-    pub fn fit_highest(&self, lo: u64, hi: u64, size: u64) -> Result<(u64, u64), Error> {
-        Self::fit_window(lo, hi, size)?;
-        for (a, b) in self.gaps_in(lo, hi).into_iter().rev() {
-            if b - a >= size - 1 {
-                return Ok((b - (size - 1), b));
-            }
-        }
-        Err(Error::Busy)
     }
 }
 
