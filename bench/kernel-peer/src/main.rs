@@ -178,7 +178,7 @@ fn kp_timed_gap_rev(t: &Tree, his: &[u64], size: u64, mut h: u64) -> u64 {
     h
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Outcome {
     ns: u64,
     ops: u64,
@@ -187,6 +187,9 @@ struct Outcome {
 }
 
 fn worker(row: &str, n: u64, reps: u64, seed: u64) -> Result<Outcome, String> {
+    if n == 0 {
+        return Err("N must be at least 1".into());
+    }
     let mut rng = Rng(seed);
     let mut o = Outcome::default();
     let mut h = FOLD_INIT;
@@ -402,6 +405,8 @@ struct Opts {
     out: PathBuf,
     driver: Option<PathBuf>,
     kernel: Option<PathBuf>,
+    /// Another build of this worker (from an older commit, say), run in the same rounds.
+    baseline: Option<PathBuf>,
 }
 
 fn repo_root() -> PathBuf {
@@ -424,6 +429,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         out: target_dir().join("kernel-peer/results"),
         driver: None,
         kernel: None,
+        baseline: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -452,10 +458,12 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--out" => o.out = PathBuf::from(val()?),
             "--driver" => o.driver = Some(PathBuf::from(val()?)),
             "--kernel" => o.kernel = Some(PathBuf::from(val()?)),
+            "--baseline" => o.baseline = Some(PathBuf::from(val()?)),
             "-h" | "--help" => {
                 return Err(
                     "usage: kernel-peer [--quick] [--callgrind] [--out DIR] [--rounds R] \
-                            [--sizes N,N] [--rows A,B] [--driver PATH] [--kernel DIR]\n       \
+                            [--sizes N,N] [--rows A,B] [--driver PATH] [--kernel DIR] \
+                            [--baseline WORKER]\n       \
                             kernel-peer worker ROW N REPS SEED"
                         .into(),
                 )
@@ -472,6 +480,14 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         } else {
             vec![1_000, 100_000, 1_000_000]
         };
+    }
+    if o.callgrind && o.baseline.is_some() {
+        return Err("--baseline times a second build; it does not combine with --callgrind".into());
+    }
+    if let Some(b) = &o.baseline {
+        if !b.is_file() {
+            return Err(format!("--baseline {}: no such file", b.display()));
+        }
     }
     if !o.quick && o.rounds < 5 {
         eprintln!("note: fewer than 5 rounds; medians are for a quick look only");
@@ -590,9 +606,70 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// The median over runs of ns per operation.
+fn median_ns_per_op(v: &[Outcome]) -> f64 {
+    let mut x: Vec<f64> = v.iter().map(|o| o.ns as f64 / o.ops as f64).collect();
+    median(&mut x)
+}
+
+/// The `--baseline` comparison, per size and row: the baseline's ns/op, the median of its
+/// per-round ratios to C, and the median (min-max) of the per-round ratios this build /
+/// baseline (below 1: this build is faster). Returns the text and the CSV.
+fn baseline_report(o: &Opts, base: &Path, cells: &[Vec<Cell>]) -> (String, String) {
+    let mut text = format!("\nbaseline: {}\n", base.display());
+    let mut csv = String::from(
+        "n,row,base_ns_per_op,base_over_c_median,rust_over_base_median,rust_over_base_min,rust_over_base_max,rounds\n",
+    );
+    for (si, &n) in o.sizes.iter().enumerate() {
+        let _ = writeln!(
+            text,
+            "\nn = {n}: baseline / C, and this build / baseline (< 1: this build is faster), \
+             median of {} rounds",
+            o.rounds
+        );
+        let _ = writeln!(
+            text,
+            "{:<12} {:>10} {:>7} {:>10} {:>15}",
+            "row", "base ns/op", "base/C", "rust/base", "min-max"
+        );
+        for (ri, row) in o.rows.iter().enumerate() {
+            let cell = &cells[si][ri];
+            let ratios = |a: &[Outcome], b: &[Outcome]| -> Vec<f64> {
+                a.iter()
+                    .zip(b)
+                    .map(|(a, b)| a.ns as f64 / b.ns as f64)
+                    .collect()
+            };
+            let mut base_c = ratios(&cell.base, &cell.c);
+            let mut rust_base = ratios(&cell.rust, &cell.base);
+            let min = rust_base.iter().cloned().fold(f64::INFINITY, f64::min);
+            let max = rust_base.iter().cloned().fold(0.0, f64::max);
+            let (bn, bc, rb) = (
+                median_ns_per_op(&cell.base),
+                median(&mut base_c),
+                median(&mut rust_base),
+            );
+            let _ = writeln!(
+                text,
+                "{:<12} {bn:>10.1} {bc:>7.2} {rb:>10.3} {:>15}",
+                row.name,
+                format!("{min:.2}-{max:.2}")
+            );
+            let _ = writeln!(
+                csv,
+                "{n},{},{bn:.3},{bc:.4},{rb:.4},{min:.4},{max:.4},{}",
+                row.name, o.rounds
+            );
+        }
+    }
+    (text, csv)
+}
+
 struct Cell {
     c: Vec<Outcome>,
     rust: Vec<Outcome>,
+    /// The `--baseline` worker's runs, if there is one.
+    base: Vec<Outcome>,
     ratios: Vec<f64>,
     mismatch: Option<String>,
 }
@@ -658,6 +735,7 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
                 .map(|_| Cell {
                     c: Vec::new(),
                     rust: Vec::new(),
+                    base: Vec::new(),
                     ratios: Vec::new(),
                     mismatch: None,
                 })
@@ -691,16 +769,20 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
                 .iter()
                 .map(OsString::from)
                 .collect();
-                // Alternate which side goes first, by round and by row.
-                let c_first = (round + ri + si) % 2 == 0;
-                let (c, r) = if c_first {
-                    let c = run_process(&driver, &cargs)?;
-                    (c, run_process(&me, &rargs)?)
-                } else {
-                    let r = run_process(&me, &rargs)?;
-                    (run_process(&driver, &cargs)?, r)
-                };
-                for (side, x) in [("c", &c), ("rust", &r)] {
+                // The processes of one cell: C, Rust and the baseline if any. Which one goes
+                // first rotates by round and by row.
+                let mut sides: Vec<(&str, &Path, &[OsString])> =
+                    vec![("c", &driver, &cargs), ("rust", &me, &rargs)];
+                if let Some(b) = &o.baseline {
+                    sides.push(("baseline", b, &rargs));
+                }
+                let first = (round + ri + si) % sides.len();
+                let mut got = vec![Outcome::default(); sides.len()];
+                for j in 0..sides.len() {
+                    let k = (first + j) % sides.len();
+                    got[k] = run_process(sides[k].1, sides[k].2)?;
+                }
+                for ((side, _, _), x) in sides.iter().zip(&got) {
                     let _ = writeln!(
                         raw,
                         "{round},{n},{},{side},{},{},{:.3},{:016x},{}",
@@ -713,11 +795,18 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
                     );
                 }
                 let cell = &mut cells[si][ri];
-                if c.sum != r.sum || c.ops != r.ops {
-                    cell.mismatch = Some(format!(
-                        "C sum {:016x} ops {} / Rust sum {:016x} ops {}",
-                        c.sum, c.ops, r.sum, r.ops
-                    ));
+                let c = got[0].clone();
+                for ((side, _, _), x) in sides.iter().zip(&got).skip(1) {
+                    if c.sum != x.sum || c.ops != x.ops {
+                        cell.mismatch = Some(format!(
+                            "C sum {:016x} ops {} / {side} sum {:016x} ops {}",
+                            c.sum, c.ops, x.sum, x.ops
+                        ));
+                    }
+                }
+                let r = got[1].clone();
+                if let Some(b) = got.get(2) {
+                    cell.base.push(b.clone());
                 }
                 cell.ratios.push(r.ns as f64 / c.ns as f64);
                 cell.c.push(c);
@@ -753,11 +842,7 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
         );
         for (ri, row) in o.rows.iter().enumerate() {
             let cell = &mut cells[si][ri];
-            let per_op = |v: &[Outcome]| -> f64 {
-                let mut x: Vec<f64> = v.iter().map(|o| o.ns as f64 / o.ops as f64).collect();
-                median(&mut x)
-            };
-            let (rn, cn) = (per_op(&cell.rust), per_op(&cell.c));
+            let (rn, cn) = (median_ns_per_op(&cell.rust), median_ns_per_op(&cell.c));
             let min = cell.ratios.iter().cloned().fold(f64::INFINITY, f64::min);
             let max = cell.ratios.iter().cloned().fold(0.0, f64::max);
             let med = median(&mut cell.ratios.clone());
@@ -801,6 +886,11 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
             }
         }
     }
+    let base_csv = o.baseline.as_ref().map(|b| {
+        let (text, csv) = baseline_report(&o, b, &cells);
+        table.push_str(&text);
+        csv
+    });
     let _ = writeln!(table, "\nuptime after: {}", sh("uptime", &[]));
     print!("{table}");
 
@@ -810,6 +900,9 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
     let _ = writeln!(env, "driver_info: {info}");
     let _ = writeln!(env, "kernel_source: {kernel_src}");
     let _ = writeln!(env, "commit: {commit}");
+    if let Some(b) = &o.baseline {
+        let _ = writeln!(env, "baseline: {}", b.display());
+    }
     let _ = writeln!(env, "rounds: {}", o.rounds);
     let _ = writeln!(env, "sizes: {:?}", o.sizes);
     for row in &o.rows {
@@ -823,9 +916,18 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
     ] {
         std::fs::write(o.out.join(name), body).map_err(|e| format!("{name}: {e}"))?;
     }
+    if let Some(csv) = &base_csv {
+        std::fs::write(o.out.join("baseline.csv"), csv)
+            .map_err(|e| format!("baseline.csv: {e}"))?;
+    }
     eprintln!(
-        "wrote {}/{{kernel_peer.csv,rounds.csv,table.txt,env.txt}}",
-        o.out.display()
+        "wrote {}/{{kernel_peer.csv,rounds.csv,table.txt,env.txt{}}}",
+        o.out.display(),
+        if base_csv.is_some() {
+            ",baseline.csv"
+        } else {
+            ""
+        }
     );
     Ok(all_ok)
 }
@@ -944,8 +1046,24 @@ fn main() -> ExitCode {
             eprintln!("usage: kernel-peer worker ROW N REPS SEED");
             return ExitCode::from(2);
         }
-        let num = |s: &str| s.parse::<u64>().unwrap_or_else(|e| panic!("{s}: {e}"));
-        let (n, reps, seed) = (num(&args[2]), num(&args[3]), num(&args[4]));
+        let num = |field: &str, s: &str| {
+            s.parse::<u64>()
+                .map_err(|e| format!("kernel-peer worker: {field} {s:?}: {e}"))
+        };
+        let parsed = (|| {
+            Ok::<_, String>((
+                num("N", &args[2])?,
+                num("REPS", &args[3])?,
+                num("SEED", &args[4])?,
+            ))
+        })();
+        let (n, reps, seed) = match parsed {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
         return match worker(&args[1], n, reps, seed) {
             Ok(o) => {
                 println!("{}", result_line(&args[1], n, reps, &o));
@@ -1022,6 +1140,31 @@ mod tests {
             let got = worker(row, n, 1, seed_for(n)).unwrap().sum;
             assert_eq!(got, want, "{row} n={n}: {got:016x} != kernel {want:016x}");
         }
+    }
+
+    #[test]
+    fn baseline_must_be_a_file_and_is_not_for_callgrind() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let me = std::env::current_exe().unwrap();
+        let me = me.to_str().unwrap();
+        let o = parse_opts(&args(&["--baseline", me])).unwrap();
+        assert_eq!(o.baseline.as_deref(), Some(Path::new(me)));
+        let e = parse_opts(&args(&["--baseline", "/no/such/worker"]))
+            .err()
+            .unwrap();
+        assert!(e.contains("/no/such/worker"), "{e}");
+        let e = parse_opts(&args(&["--callgrind", "--baseline", me]))
+            .err()
+            .unwrap();
+        assert!(e.contains("--callgrind"), "{e}");
+        let e = parse_opts(&args(&["--baseline"])).err().unwrap();
+        assert!(e.contains("needs a value"), "{e}");
+    }
+
+    #[test]
+    fn worker_refuses_an_empty_tree_size() {
+        let e = worker("gap_rev50", 0, 1, 1).err().unwrap();
+        assert!(e.contains("at least 1"), "{e}");
     }
 
     #[test]
