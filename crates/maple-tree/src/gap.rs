@@ -184,9 +184,9 @@ const PREFETCH_HEIGHT: usize = 5;
 /// The height from which the reverse search also loads its fallback child (see
 /// [`Search::arange_down`]). Most straddling children do hold a hole below the top, so most
 /// of these loads go unused; they pay only when the lower levels come from DRAM. Medians of
-/// alternating processes, size 50 and 95: in the six-level tree of 10^5 entries (3.7 MB)
+/// alternating processes, size 50 and 95: in the six-level tree of 10^5 entries (3.8 MB)
 /// 24.1 and 21.2 ms with the fallback loads, 22.9 and 18.9 ms without (15 rounds); in the
-/// seven-level tree of 10^6 entries (37 MB) 602 and 559 ms with them, 686 and 640 ms without
+/// seven-level tree of 10^6 entries (38 MB) 602 and 559 ms with them, 686 and 640 ms without
 /// (9 rounds).
 const FALLBACK_PREFETCH_HEIGHT: usize = 7;
 
@@ -293,8 +293,8 @@ impl Search {
                 depth += 1;
                 (enode, node_min) = (child, min);
                 (from, from_last) = (usize::MAX, max);
-                // The child passed `fits_under`: `max.min(top)` leaves room for the hole
-                // above the window's bottom.
+                // The child passed `fits_under` (`fits` in a plain tree): `max.min(top)`
+                // leaves room for the hole above the window's bottom.
                 top = top.min(max);
                 start = top - (self.size - 1);
                 continue;
