@@ -202,9 +202,6 @@ enum Step {
     Empty,
 }
 
-/// A child that may hold a hole: the child, its slot, and the range `[min, max]` it covers.
-type Child = (Enode, usize, u64, u64);
-
 /// A node on the way down: the node, its minimum, and the slot the search went down through.
 type Ancestor = (Enode, u64, usize);
 
@@ -267,57 +264,51 @@ impl Search {
         let mut start = self.max - (self.size - 1);
         loop {
             let node = enode.node();
-            let child = if enode.is_leaf() {
+            let step = if enode.is_leaf() {
                 // Leaves are never resumed: their scan starts at the top.
-                let hole = self.leaf_down(node, node_min, from_last, (top, start));
-                self.check(node)?;
-                if hole.is_some() {
-                    return Ok(hole);
-                }
-                None
+                self.leaf_down(node, node_min, from_last, (top, start))
+            } else if enode.shape() == Shape::Arange {
+                self.arange_down(node, node_min, (from, from_last), (top, start))
             } else {
-                let child = if enode.shape() == Shape::Arange {
-                    self.arange_down(node, node_min, (from, from_last), (top, start))
-                } else {
-                    self.range_down(node, node_min, from, from_last)
-                };
-                self.check(node)?;
-                child
+                self.range_down(node, node_min, from, from_last)
             };
-            if let Some((child, slot, min, max)) = child {
-                if self.prefetch {
-                    child.prefetch();
+            self.check(node)?;
+            match step {
+                Step::Hole(first, last) => return Ok(Some((first, last))),
+                Step::Descend(child, slot, min, max) => {
+                    if self.prefetch {
+                        child.prefetch();
+                    }
+                    // Panics past `MAX_HEIGHT`, which no tree reaches.
+                    ancestors[depth].write((enode, node_min, slot));
+                    depth += 1;
+                    (enode, node_min) = (child, min);
+                    (from, from_last) = (usize::MAX, max);
+                    // The child passed `fits_under` (`fits` in a plain tree): `max.min(top)`
+                    // leaves room for the hole above the window's bottom.
+                    top = top.min(max);
+                    start = top - (self.size - 1);
                 }
-                // Panics past `MAX_HEIGHT`, which no tree reaches.
-                ancestors[depth].write((enode, node_min, slot));
-                depth += 1;
-                (enode, node_min) = (child, min);
-                (from, from_last) = (usize::MAX, max);
-                // The child passed `fits_under` (`fits` in a plain tree): `max.min(top)`
-                // leaves room for the hole above the window's bottom.
-                top = top.min(max);
-                start = top - (self.size - 1);
-                continue;
-            }
-            loop {
-                // Nothing fits at or above `node_min`.
-                if depth == 0 || node_min <= self.min {
-                    return Ok(None);
-                }
-                depth -= 1;
-                // SAFETY: each descent wrote the item at the depth it left below it.
-                let parent = unsafe { ancestors[depth].assume_init() };
-                self.max = node_min - 1;
-                let Some(s) = self.highest_start(self.max) else {
-                    return Ok(None);
-                };
-                (top, start) = (self.max, s);
-                let slot;
-                (enode, node_min, slot) = parent;
-                if slot > 0 {
-                    (from, from_last) = (slot - 1, self.max);
-                    break;
-                }
+                Step::Empty => loop {
+                    // Nothing fits at or above `node_min`.
+                    if depth == 0 || node_min <= self.min {
+                        return Ok(None);
+                    }
+                    depth -= 1;
+                    // SAFETY: each descent wrote the item at the depth it left below it.
+                    let parent = unsafe { ancestors[depth].assume_init() };
+                    self.max = node_min - 1;
+                    let Some(s) = self.highest_start(self.max) else {
+                        return Ok(None);
+                    };
+                    (top, start) = (self.max, s);
+                    let slot;
+                    (enode, node_min, slot) = parent;
+                    if slot > 0 {
+                        (from, from_last) = (slot - 1, self.max);
+                        break;
+                    }
+                },
             }
         }
     }
@@ -424,7 +415,7 @@ impl Search {
         node_min: u64,
         node_max: u64,
         (top, start): (u64, u64),
-    ) -> Option<(u64, u64)> {
+    ) -> Step {
         let (pivots, slots) = (node.pivots(Shape::Range), node.slots(Shape::Range));
         let (mut i, mut last) = Self::range_top_slot(pivots, usize::MAX, node_max, top);
         loop {
@@ -436,10 +427,10 @@ impl Search {
             let empty = slots.word(i).is_null();
             if empty && self.fits_under(start, first, last) {
                 let hi = last.min(top);
-                return Some((hi - (self.size - 1), hi));
+                return Step::Hole(hi - (self.size - 1), hi);
             }
             if first <= self.min || i == 0 {
-                return None;
+                return Step::Empty;
             }
             if empty && i >= 2 {
                 // Slot `i - 1` holds an entry: go straight to `i - 2`.
@@ -470,7 +461,7 @@ impl Search {
         node_min: u64,
         (from, from_last): (usize, u64),
         (top, start): (u64, u64),
-    ) -> Option<Child> {
+    ) -> Step {
         let (pivots, slots, gaps) = (
             node.pivots(Shape::Arange),
             node.slots(Shape::Arange),
@@ -502,15 +493,15 @@ impl Search {
                         next.prefetch();
                     }
                 }
-                return Some((child, i, first, last));
+                return Step::Descend(child, i, first, last);
             }
             if first <= self.min || i == 0 {
-                return None;
+                return Step::Empty;
             }
             i -= 1;
             while gaps.int(i) < self.size {
                 if i == 0 {
-                    return None;
+                    return Step::Empty;
                 }
                 i -= 1;
             }
@@ -521,13 +512,7 @@ impl Search {
     /// As [`arange_down`](Self::arange_down) in an internal node of a plain tree, which
     /// records no gaps: every child meeting the window is a candidate.
     #[inline]
-    fn range_down(
-        &self,
-        node: NodePtr,
-        node_min: u64,
-        from: usize,
-        from_last: u64,
-    ) -> Option<Child> {
+    fn range_down(&self, node: NodePtr, node_min: u64, from: usize, from_last: u64) -> Step {
         let (pivots, slots) = (node.pivots(Shape::Range), node.slots(Shape::Range));
         let (mut i, mut last) =
             Self::range_top_slot(pivots, from, from_last, from_last.min(self.max));
@@ -539,10 +524,10 @@ impl Search {
             };
             if self.fits(first, last) {
                 let child = Enode::from_word(slots.word(i)).expect("child");
-                return Some((child, i, first, last));
+                return Step::Descend(child, i, first, last);
             }
             if first <= self.min || i == 0 {
-                return None;
+                return Step::Empty;
             }
             i -= 1;
             last = first - 1;
