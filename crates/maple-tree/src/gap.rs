@@ -131,7 +131,6 @@ impl RawTree {
                 size,
                 lockless,
                 prefetch: self.height() >= PREFETCH_HEIGHT,
-                prefetch_fallback: self.height() >= FALLBACK_PREFETCH_HEIGHT,
             };
             let found = if rev {
                 search.highest(root)
@@ -166,10 +165,6 @@ struct Search {
     /// Whether to load a node's lines before reading it: only in trees of at least
     /// [`PREFETCH_HEIGHT`] levels.
     prefetch: bool,
-    /// Whether the reverse search, going down into a child that straddles the window's top,
-    /// also loads the child it would fall back to: only in trees of at least
-    /// [`FALLBACK_PREFETCH_HEIGHT`] levels.
-    prefetch_fallback: bool,
 }
 
 /// The height from which a search prefetches the nodes it is about to read. An allocation
@@ -180,15 +175,6 @@ struct Search {
 /// 651 ms without prefetching and 536 ms with it (medians of 7 alternating processes; the
 /// kernel's C tree took 718 ms).
 const PREFETCH_HEIGHT: usize = 5;
-
-/// The height from which the reverse search also loads its fallback child (see
-/// [`Search::arange_down`]). Most straddling children do hold a hole below the top, so most
-/// of these loads go unused; they pay only when the lower levels come from DRAM. Medians of
-/// alternating processes, size 50 and 95: in the six-level tree of 10^5 entries (3.8 MB)
-/// 24.1 and 21.2 ms with the fallback loads, 22.9 and 18.9 ms without (15 rounds); in the
-/// seven-level tree of 10^6 entries (38 MB) 602 and 559 ms with them, 686 and 640 ms without
-/// (9 rounds).
-const FALLBACK_PREFETCH_HEIGHT: usize = 7;
 
 type Found = Result<Option<(u64, u64)>, Replaced>;
 
@@ -485,7 +471,7 @@ impl Search {
             };
             if gaps.int(i) >= self.size && self.fits_under(start, first, last) {
                 let child = Enode::from_word(slots.word(i)).expect("child");
-                if self.prefetch_fallback && last > top && i > 0 {
+                if self.prefetch && last > top && i > 0 {
                     // The child straddles the window's top, so its large gap may lie above
                     // the top and the child turn out empty; the search then comes back for a
                     // child further down, most often the next one. Load that one meanwhile.
