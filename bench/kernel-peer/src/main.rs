@@ -606,6 +606,13 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// The smallest and the largest of per-round ratios.
+fn spread(v: &[f64]) -> (f64, f64) {
+    let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
+    let max = v.iter().cloned().fold(0.0, f64::max);
+    (min, max)
+}
+
 /// The median over runs of ns per operation.
 fn median_ns_per_op(v: &[Outcome]) -> f64 {
     let mut x: Vec<f64> = v.iter().map(|o| o.ns as f64 / o.ops as f64).collect();
@@ -642,8 +649,7 @@ fn baseline_report(o: &Opts, base: &Path, cells: &[Vec<Cell>]) -> (String, Strin
             };
             let mut base_c = ratios(&cell.base, &cell.c);
             let mut rust_base = ratios(&cell.rust, &cell.base);
-            let min = rust_base.iter().cloned().fold(f64::INFINITY, f64::min);
-            let max = rust_base.iter().cloned().fold(0.0, f64::max);
+            let (min, max) = spread(&rust_base);
             let (bn, bc, rb) = (
                 median_ns_per_op(&cell.base),
                 median(&mut base_c),
@@ -843,8 +849,7 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
         for (ri, row) in o.rows.iter().enumerate() {
             let cell = &mut cells[si][ri];
             let (rn, cn) = (median_ns_per_op(&cell.rust), median_ns_per_op(&cell.c));
-            let min = cell.ratios.iter().cloned().fold(f64::INFINITY, f64::min);
-            let max = cell.ratios.iter().cloned().fold(0.0, f64::max);
+            let (min, max) = spread(&cell.ratios);
             let med = median(&mut cell.ratios.clone());
             let nodes = |v: &[Outcome]| v.last().map_or(-1, |o| o.nodes);
             let (rnodes, cnodes) = (nodes(&cell.rust), nodes(&cell.c));
