@@ -413,7 +413,7 @@ not a maps line
             };
             let ours = heads(&maps);
             // Neighbours alternate -w-p / r--p: none can merge with the next.
-            let perms: Vec<&str> = ours.iter().map(|h| &h[h.len() - 4..]).collect();
+            let perms: Vec<&str> = ours.iter().filter_map(|h| h.split(' ').nth(1)).collect();
             assert!(perms.windows(2).all(|w| w[0] != w[1]), "{perms:?}");
             drop(l);
             let left = heads(&self_maps().unwrap());
