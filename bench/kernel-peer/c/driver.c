@@ -31,6 +31,9 @@
 
 #include "maple_tree.c"
 
+/* c/kmem_shim.c: whether KP_PACK asks for its slab stand-in. */
+bool kp_pack_wanted(void);
+
 /* Without CONFIG_64BIT the header silently picks the 32-bit layout. */
 _Static_assert(sizeof(struct maple_node) == 256,
 	       "struct maple_node is not 256 bytes: build with -DCONFIG_64BIT=1");
@@ -486,10 +489,10 @@ int main(int argc, char **argv)
 
 	if (argc == 2 && !strcmp(argv[1], "info")) {
 		printf("INFO node_size=%zu range64_slots=%d arange64_slots=%d"
-		       " membarrier=%d rcu_lock_pair_ns=%.2f\n",
+		       " membarrier=%d rcu_lock_pair_ns=%.2f pack=%d\n",
 		       sizeof(struct maple_node), (int)MAPLE_RANGE64_SLOTS,
 		       (int)MAPLE_ARANGE64_SLOTS, (int)urcu_memb_has_sys_membarrier,
-		       rcu_pair_ns());
+		       rcu_pair_ns(), (int)kp_pack_wanted());
 		return 0;
 	}
 	if (argc != 6 || strcmp(argv[1], "run")) {

@@ -697,7 +697,11 @@ fn orchestrate(o: Opts) -> Result<bool, String> {
         .output()
         .map_err(|e| format!("{}: {e}", driver.display()))?;
     let mut info = String::from_utf8_lossy(&info.stdout).trim().to_string();
-    if let Ok(v) = std::env::var("KP_SLAB") {
+    if info.contains(" pack=1") {
+        info.push_str(
+            " (KP_PACK: C nodes packed 256 bytes apart in 1 MiB blocks, with a free list)",
+        );
+    } else if let Ok(v) = std::env::var("KP_SLAB") {
         let _ = write!(
             info,
             " KP_SLAB={v} (per-thread free list of up to {v} nodes)"

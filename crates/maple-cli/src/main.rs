@@ -328,9 +328,8 @@ struct CompareArgs {
     out: PathBuf,
 }
 
-/// Tree nodes are 256-byte, 256-byte-aligned blocks (the kernel's slab objects). glibc serves
-/// such aligned requests through its slow `memalign` path; mimalloc serves them from size
-/// classes, like a slab. Every structure the command measures uses this allocator.
+/// Tree nodes are 256-byte blocks, as the kernel's slab objects are; mimalloc serves them from
+/// size classes, like a slab. Every structure the command measures uses this allocator.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -84,7 +84,7 @@ pub use kind::TreeKind;
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use mode::Shared;
 pub use mode::{Mode, Owned, TakeOld};
-pub use node::NODE_SIZE;
+pub use node::{NODE_ALIGN, NODE_SIZE};
 pub use prealloc::Prealloc;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]

@@ -1,6 +1,6 @@
 //! Raw 256-byte nodes: the only module that reads or writes node memory.
 //!
-//! Every node is one 256-byte, 256-byte-aligned block: a parent word followed by 31 data
+//! Every node is one 256-byte block, 16-byte aligned: a parent word followed by 31 data
 //! words. How the data words are used depends on the node's [`Shape`]:
 //!
 //! | shape    | used for                                   | pivots | slots | gaps | meta |
@@ -18,8 +18,8 @@
 //! knowing the end, and the end can be recomputed from the node's maximum. Arange nodes keep
 //! `end` and the offset of their largest gap in a meta word.
 //!
-//! The parent word holds the parent node's address with the slot number in its low byte; a
-//! root node has a null parent address. A node whose parent address is its own address is
+//! The parent word holds the parent node's address with the slot number in its low four bits;
+//! a root node has a null parent address. A node whose parent address is its own address is
 //! *dead*: it has been replaced and is waiting to be freed (see `rcu`).
 //!
 //! # Safety
@@ -45,6 +45,13 @@ pub(crate) const RANGE_SLOTS: usize = 16;
 pub(crate) const ARANGE_SLOTS: usize = 10;
 /// Bytes in every node.
 pub const NODE_SIZE: usize = 256;
+/// Every node's alignment. Its low four bits carry a slot number in a child's parent word (and
+/// the node's kind in an encoded pointer), so 16 is the least that works, and the most a global
+/// allocator serves from its plain `malloc` path: glibc serves larger alignments through
+/// `posix_memalign`, which for a 256-byte alignment takes about 600 more instructions per
+/// node and leaves each node a 512-byte stride (the kernel's 256-byte alignment comes from
+/// its slab for free; a user-space allocator charges for it).
+pub const NODE_ALIGN: usize = 16;
 /// The deepest tree we support (the kernel's `MAPLE_HEIGHT_MAX`).
 pub(crate) const MAX_HEIGHT: usize = 31;
 
@@ -52,9 +59,13 @@ const DATA_WORDS: usize = 31;
 const LEAF_BIT: usize = 1;
 /// Set in the encoded pointer of an allocation-tree internal node.
 const ARANGE_BIT: usize = 2;
-const SLOT_MASK: usize = 0xff;
+const SLOT_MASK: usize = NODE_ALIGN - 1;
+const _: () = assert!(
+    RANGE_SLOTS <= NODE_ALIGN,
+    "a slot number fits in the low bits"
+);
 
-#[repr(C, align(256))]
+#[repr(C, align(16))]
 pub(crate) struct Node {
     parent: AtomicPtr<Node>,
     /// Pivots, gaps and meta are integers kept as pointers without provenance; slots are
@@ -64,7 +75,7 @@ pub(crate) struct Node {
 
 #[cfg(not(loom))]
 const _: () = assert!(core::mem::size_of::<Node>() == NODE_SIZE);
-const _: () = assert!(core::mem::align_of::<Node>() == NODE_SIZE);
+const _: () = assert!(core::mem::align_of::<Node>() == NODE_ALIGN);
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("maple-tree supports 64-bit targets only");
 
@@ -129,7 +140,7 @@ impl Enode {
         } else {
             0
         };
-        // SAFETY: setting low bits of a non-null, 256-aligned address keeps it non-null.
+        // SAFETY: setting low bits of a non-null, 16-aligned address keeps it non-null.
         Enode(unsafe { NonNull::new_unchecked(node.0.as_ptr().map_addr(|a| a | bits)) })
     }
     /// The same kind of node at another address (a copy of this one).
@@ -165,7 +176,7 @@ impl Enode {
     }
     #[inline]
     pub(crate) fn node(self) -> NodePtr {
-        // SAFETY: an Enode is only built from a NodePtr's (non-null, 256-aligned) address.
+        // SAFETY: an Enode is only built from a NodePtr's (non-null, 16-aligned) address.
         NodePtr(unsafe { NonNull::new_unchecked(self.0.as_ptr().map_addr(|a| a & !SLOT_MASK)) })
     }
 }
@@ -175,14 +186,15 @@ fn layout() -> Layout {
     Layout::new::<Node>()
 }
 
-/// Stops at once when the global allocator broke its contract: the low byte of a node's
-/// address carries the slot number in its children's parent words and the leaf bit in its own
-/// encoded pointer, so a node that is not 256-byte aligned would corrupt the tree silently.
-/// (Debian's packaged mimalloc 2.0.9 returns 128-byte-aligned blocks for a 256-byte alignment.)
+/// Stops at once when the global allocator broke its contract: the low four bits of a node's
+/// address carry the slot number in its children's parent words and the kind bits in its own
+/// encoded pointer, so a node that is not 16-byte aligned would corrupt the tree silently.
+/// (Allocators do get alignment wrong: Debian's packaged mimalloc 2.0.9 returns 128-byte-aligned
+/// blocks for a 256-byte alignment.)
 #[cfg(not(loom))]
 #[inline]
 fn check_alignment(addr: usize) {
-    if addr % NODE_SIZE != 0 {
+    if addr % NODE_ALIGN != 0 {
         alignment_broken(addr)
     }
 }
@@ -195,7 +207,7 @@ fn check_alignment(addr: usize) {
 extern "C" fn alignment_broken(addr: usize) -> ! {
     panic!(
         "maple-tree: the global allocator returned a node at {addr:#x}, aligned to {} bytes; \
-         a node needs {NODE_SIZE}-byte alignment (Layout align {NODE_SIZE})",
+         a node needs {NODE_ALIGN}-byte alignment (Layout align {NODE_ALIGN})",
         1usize << addr.trailing_zeros()
     )
 }
@@ -260,8 +272,8 @@ pub(crate) unsafe fn release_freed_nodes() {
 pub(crate) const SPARE_NODES: usize = 7;
 
 /// A few node frames an owned tree's writes unlinked, kept for its next writes: a split or a
-/// rebalance allocates about as many nodes as it frees, and with the system allocator a
-/// 256-byte-aligned allocation is far from free. Only the tree's owner (or its one writer)
+/// rebalance allocates about as many nodes as it frees, and even a plain allocation and free
+/// cost more than reusing a frame. Only the tree's owner (or its one writer)
 /// touches these, so they are plain atomics even under loom.
 pub(crate) struct SpareNodes([core::sync::atomic::AtomicPtr<Node>; SPARE_NODES]);
 
@@ -308,9 +320,10 @@ impl SpareNodes {
 }
 
 impl NodePtr {
-    /// Asks the CPU to start loading all four cache lines of the node. A lookup reads the
-    /// pivots and then a slot further on; fetching the lines together turns those dependent
-    /// misses into one wait. A hint only: it never faults and changes nothing.
+    /// Asks the CPU to start loading every cache line of the node (four, or five when the
+    /// node does not start a line). A lookup reads the pivots and then a slot further on;
+    /// fetching the lines together turns those dependent misses into one wait. A hint only:
+    /// it never faults and changes nothing.
     #[inline]
     pub(crate) fn prefetch(self) {
         #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
@@ -322,6 +335,8 @@ impl NodePtr {
                 // feature is always present; a prefetch of any address never faults.
                 unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(line * 64)) };
             }
+            // SAFETY: as above. The node's last byte, in a fifth line unless it starts one.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(NODE_SIZE - 1)) };
         }
     }
     /// A well-aligned stand-in that names no node, for unused places of fixed-size arrays.

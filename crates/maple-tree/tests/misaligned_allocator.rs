@@ -1,6 +1,7 @@
 //! A global allocator that breaks the alignment contract (as Debian's packaged mimalloc 2.0.9
 //! does for 256-byte alignments) must be caught where the node is allocated, with a panic that
-//! names the alignment, before the tree is corrupted. The panic cannot unwind (the write that
+//! names the alignment, before the tree is corrupted: a node's low four bits carry slot numbers
+//! and kind bits. The panic cannot unwind (the write that
 //! asked for the node is half done), so the process stops: the test runs it in a child.
 #![cfg(not(miri))]
 
@@ -8,20 +9,24 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use maple_tree::{MapleTree, Value};
+use maple_tree::{MapleTree, Value, NODE_ALIGN, NODE_SIZE};
 
-/// Serves 256-byte-aligned requests from 128 bytes into a 256-aligned block while armed.
+/// Serves node-sized, node-aligned requests from 8 bytes into a 16-aligned block while armed.
 struct HalfAligned;
 
 static ARMED: AtomicBool = AtomicBool::new(false);
-const SHIFT: usize = 128;
+const SHIFT: usize = 8;
+
+fn is_node(layout: Layout) -> bool {
+    layout.size() == NODE_SIZE && layout.align() == NODE_ALIGN
+}
 
 fn shifted(layout: Layout) -> Option<Layout> {
-    (layout.align() == 256).then(|| Layout::from_size_align(layout.size() + SHIFT, 256).unwrap())
+    is_node(layout).then(|| Layout::from_size_align(layout.size() + SHIFT, NODE_ALIGN).unwrap())
 }
 
 // SAFETY: every block comes from `System`. Shifted blocks are recognised on the way back by
-// the low bits of their address (a block `System` hands out for a 256 alignment has none).
+// the low bits of their address (a block `System` hands out for a 16 alignment has none).
 unsafe impl GlobalAlloc for HalfAligned {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match shifted(layout) {
@@ -34,7 +39,7 @@ unsafe impl GlobalAlloc for HalfAligned {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         match shifted(layout) {
             // SAFETY: this block was handed out `SHIFT` bytes into a `big` block.
-            Some(big) if ptr as usize % 256 == SHIFT => unsafe {
+            Some(big) if ptr as usize % NODE_ALIGN == SHIFT => unsafe {
                 System.dealloc(ptr.sub(SHIFT), big)
             },
             // SAFETY: forwarded unchanged.
@@ -79,7 +84,7 @@ fn a_misaligned_node_stops_the_process_naming_the_alignment() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the child went on: {stderr}");
     assert!(
-        stderr.contains("aligned to 128 bytes") && stderr.contains("256-byte alignment"),
+        stderr.contains("aligned to 8 bytes") && stderr.contains("16-byte alignment"),
         "stderr: {stderr}"
     );
 }
