@@ -119,7 +119,7 @@ impl<F: FnMut(u64, u64, Word) -> Visit> DupPass<F> {
 fn prefetch_next_child(node: NodePtr, internal: Shape, i: usize, n: usize) {
     if i + 1 < n {
         if let Some(next) = Enode::from_word(node.slot(internal, i + 1)) {
-            next.prefetch();
+            next.prefetch_whole();
         }
     }
 }

@@ -263,7 +263,7 @@ impl Search {
                 Step::Hole(first, last) => return Ok(Some((first, last))),
                 Step::Descend(child, slot, min, max) => {
                     if self.prefetch {
-                        child.prefetch();
+                        child.prefetch_whole();
                     }
                     // Panics past `MAX_HEIGHT`, which no tree reaches.
                     ancestors[depth].write((enode, node_min, slot));
@@ -311,7 +311,7 @@ impl Search {
                 Step::Hole(first, last) => return Ok(Some((first, last))),
                 Step::Descend(child, slot, min, max) => {
                     if self.prefetch {
-                        child.prefetch();
+                        child.prefetch_whole();
                     }
                     // Panics past `MAX_HEIGHT`, which no tree reaches.
                     ancestors[depth].write((enode, node_max, slot));
@@ -476,7 +476,7 @@ impl Search {
                     // the top and the child turn out empty; the search then comes back for a
                     // child further down, most often the next one. Load that one meanwhile.
                     if let Some(next) = Enode::from_word(slots.word(i - 1)) {
-                        next.prefetch();
+                        next.prefetch_whole();
                     }
                 }
                 return Step::Descend(child, i, first, last);

@@ -191,7 +191,7 @@ impl Path {
                     Some(frame.offset + 1).filter(|&o| o <= frame.end)
                 };
                 if let Some(leaf) = next.and_then(|o| Enode::from_word(frame.word(o))) {
-                    leaf.prefetch();
+                    leaf.prefetch_whole();
                 }
             }
             frame = child;
