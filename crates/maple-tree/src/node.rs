@@ -45,12 +45,12 @@ pub(crate) const RANGE_SLOTS: usize = 16;
 pub(crate) const ARANGE_SLOTS: usize = 10;
 /// Bytes in every node.
 pub const NODE_SIZE: usize = 256;
-/// Every node's alignment. Its low four bits carry a slot number in a child's parent word (and
-/// the node's kind in an encoded pointer), so 16 is the least that works, and the most a global
-/// allocator serves from its plain `malloc` path: glibc serves larger alignments through
-/// `posix_memalign`, which for a 256-byte alignment takes about 600 more instructions per
-/// node and leaves each node a 512-byte stride (the kernel's 256-byte alignment comes from
-/// its slab for free; a user-space allocator charges for it).
+/// Every node's alignment. A node address's low four bits carry a slot number in a child's
+/// parent word (and the node's kind in an encoded pointer), so 16 is the least that works. It
+/// is also the most that Rust's `System` allocator serves with plain `malloc` on Linux: larger
+/// alignments go through `posix_memalign`, which in glibc takes about 600 more instructions
+/// for a 256-byte alignment and puts nodes 512 bytes apart instead of 272. (The kernel's nodes
+/// are 256-aligned, as its node type lives in the low byte; its slab aligns them for free.)
 pub const NODE_ALIGN: usize = 16;
 /// The deepest tree we support (the kernel's `MAPLE_HEIGHT_MAX`).
 pub(crate) const MAX_HEIGHT: usize = 31;
