@@ -125,17 +125,11 @@ impl RawTree {
                     (min, min + (size - 1))
                 });
             };
-            let mut search = Search {
-                min,
-                max,
-                size,
-                lockless,
-                prefetch: self.height() >= PREFETCH_HEIGHT,
-            };
-            let found = if rev {
-                search.highest(root)
+            let prefetch = self.height() >= PREFETCH_HEIGHT;
+            let found = if lockless {
+                Search::<true>::new(min, max, size, prefetch).run(root, rev)
             } else {
-                search.lowest(root)
+                Search::<false>::new(min, max, size, prefetch).run(root, rev)
             };
             match found {
                 Ok(found) => return found.ok_or(Error::Busy),
@@ -157,11 +151,16 @@ struct Replaced;
 /// fitting hole, so when a node turns out to hold none either, the window shrinks to exclude
 /// it and the scan resumes in its parent, past the slot it came down through. In an
 /// allocation tree only a child that straddles the window's edge can turn out empty.
-struct Search {
+///
+/// `LOCKLESS` searches check every node they read for replacement (see
+/// [`check`](Self::check)); as a parameter of the type rather than a field, the check costs a
+/// search of an exclusively held tree nothing.
+struct Search<const LOCKLESS: bool> {
     min: u64,
     max: u64,
-    size: u64,
-    lockless: bool,
+    /// The hole's size less one: a hole starting at `s` ends at `s + extent`. (A gap holds
+    /// the hole when it is larger than this.)
+    extent: u64,
     /// Whether to load a node's lines before reading it: only in trees of at least
     /// [`PREFETCH_HEIGHT`] levels.
     prefetch: bool,
@@ -196,16 +195,43 @@ type Ancestor = (Enode, u64, usize);
 /// spilled). A search keeps the depth in a local of its own, which stays in a register; kept
 /// in a struct beside the array it lived in memory, at about 20 more instructions per search
 /// under callgrind.
-type Ancestors = [MaybeUninit<Ancestor>; MAX_HEIGHT];
+///
+/// Its length is a power of two, and a depth indexes it modulo that length: a search never
+/// goes deeper than [`MAX_HEIGHT`], so the modulo changes nothing but lets the compiler drop
+/// the bounds check of every descent.
+type Ancestors = [MaybeUninit<Ancestor>; ANCESTORS];
+
+/// The length of [`Ancestors`].
+const ANCESTORS: usize = MAX_HEIGHT.next_power_of_two();
 
 /// An empty [`Ancestors`].
-const NO_ANCESTORS: Ancestors = [const { MaybeUninit::uninit() }; MAX_HEIGHT];
+const NO_ANCESTORS: Ancestors = [const { MaybeUninit::uninit() }; ANCESTORS];
 
-impl Search {
+impl<const LOCKLESS: bool> Search<LOCKLESS> {
+    #[inline]
+    fn new(min: u64, max: u64, size: u64, prefetch: bool) -> Self {
+        Search {
+            min,
+            max,
+            extent: size - 1,
+            prefetch,
+        }
+    }
+
+    /// The highest (`rev`) or lowest fitting hole in the tree under `root`.
+    #[inline]
+    fn run(&mut self, root: Enode, rev: bool) -> Found {
+        if rev {
+            self.highest(root)
+        } else {
+            self.lowest(root)
+        }
+    }
+
     /// Whether a lock-free search must start again: the node was replaced after it was read.
     #[inline]
     fn check(&self, node: NodePtr) -> Result<(), Replaced> {
-        if self.lockless && node.is_dead() {
+        if LOCKLESS && node.is_dead() {
             Err(Replaced)
         } else {
             Ok(())
@@ -217,14 +243,14 @@ impl Search {
     fn fits(&self, first: u64, last: u64) -> bool {
         let lo = first.max(self.min);
         let hi = last.min(self.max);
-        hi >= lo && hi - lo >= self.size - 1
+        hi >= lo && hi - lo >= self.extent
     }
 
     /// The highest first index a hole can have if it ends at or below `top`, if that is
     /// inside the window.
     #[inline]
     fn highest_start(&self, top: u64) -> Option<u64> {
-        top.checked_sub(self.size - 1).filter(|&s| s >= self.min)
+        top.checked_sub(self.extent).filter(|&s| s >= self.min)
     }
 
     /// [`fits`](Self::fits) for a range that begins at or below `top` and whose end, clipped
@@ -232,8 +258,8 @@ impl Search {
     /// [`highest_start`](Self::highest_start)`(top)`.
     #[inline]
     fn fits_under(&self, start: u64, first: u64, last: u64) -> bool {
-        // With `first <= start`, `first.max(self.min) + (self.size - 1) <= top`: no overflow.
-        first <= start && first.max(self.min) + (self.size - 1) <= last
+        // With `first <= start`, `first.max(self.min) + self.extent <= top`: no overflow.
+        first <= start && first.max(self.min) + self.extent <= last
     }
 
     /// The highest fitting hole in the tree under `root`.
@@ -247,7 +273,7 @@ impl Search {
         // holds one hole, so at the root `start` is in the window.
         let (mut from, mut from_last) = (usize::MAX, u64::MAX);
         let mut top = self.max;
-        let mut start = self.max - (self.size - 1);
+        let mut start = self.max - self.extent;
         loop {
             let node = enode.node();
             let step = if enode.is_leaf() {
@@ -265,15 +291,14 @@ impl Search {
                     if self.prefetch {
                         child.prefetch_whole();
                     }
-                    // Panics past `MAX_HEIGHT`, which no tree reaches.
-                    ancestors[depth].write((enode, node_min, slot));
+                    ancestors[depth % ANCESTORS].write((enode, node_min, slot));
                     depth += 1;
                     (enode, node_min) = (child, min);
                     (from, from_last) = (usize::MAX, max);
                     // The child passed `fits_under` (`fits` in a plain tree): `max.min(top)`
                     // leaves room for the hole above the window's bottom.
                     top = top.min(max);
-                    start = top - (self.size - 1);
+                    start = top - self.extent;
                 }
                 Step::Empty => loop {
                     // Nothing fits at or above `node_min`.
@@ -281,8 +306,10 @@ impl Search {
                         return Ok(None);
                     }
                     depth -= 1;
-                    // SAFETY: each descent wrote the item at the depth it left below it.
-                    let parent = unsafe { ancestors[depth].assume_init() };
+                    // SAFETY: each descent wrote the item at the depth it left below it (and
+                    // were a tree deeper than `ANCESTORS`, the item would still be one that a
+                    // descent wrote).
+                    let parent = unsafe { ancestors[depth % ANCESTORS].assume_init() };
                     self.max = node_min - 1;
                     let Some(s) = self.highest_start(self.max) else {
                         return Ok(None);
@@ -313,8 +340,7 @@ impl Search {
                     if self.prefetch {
                         child.prefetch_whole();
                     }
-                    // Panics past `MAX_HEIGHT`, which no tree reaches.
-                    ancestors[depth].write((enode, node_max, slot));
+                    ancestors[depth % ANCESTORS].write((enode, node_max, slot));
                     depth += 1;
                     (enode, node_max) = (child, max);
                     (from, from_first) = self.first_slot_up(child, min);
@@ -325,8 +351,10 @@ impl Search {
                         return Ok(None);
                     }
                     depth -= 1;
-                    // SAFETY: each descent wrote the item at the depth it left below it.
-                    let parent = unsafe { ancestors[depth].assume_init() };
+                    // SAFETY: each descent wrote the item at the depth it left below it (and
+                    // were a tree deeper than `ANCESTORS`, the item would still be one that a
+                    // descent wrote).
+                    let parent = unsafe { ancestors[depth % ANCESTORS].assume_init() };
                     self.min = node_max + 1;
                     let (child_max, slot) = (node_max, parent.2);
                     (enode, node_max, _) = parent;
@@ -413,7 +441,7 @@ impl Search {
             let empty = slots.word(i).is_null();
             if empty && self.fits_under(start, first, last) {
                 let hi = last.min(top);
-                return Step::Hole(hi - (self.size - 1), hi);
+                return Step::Hole(hi - self.extent, hi);
             }
             if first <= self.min || i == 0 {
                 return Step::Empty;
@@ -469,7 +497,7 @@ impl Search {
             } else {
                 pivots.int(i - 1) + 1
             };
-            if gaps.int(i) >= self.size && self.fits_under(start, first, last) {
+            if gaps.int(i) > self.extent && self.fits_under(start, first, last) {
                 let child = Enode::from_word(slots.word(i)).expect("child");
                 if self.prefetch && last > top && i > 0 {
                     // The child straddles the window's top, so its large gap may lie above
@@ -485,7 +513,7 @@ impl Search {
                 return Step::Empty;
             }
             i -= 1;
-            while gaps.int(i) < self.size {
+            while gaps.int(i) <= self.extent {
                 if i == 0 {
                     return Step::Empty;
                 }
@@ -546,12 +574,12 @@ impl Search {
             let candidate = if leaf {
                 node.slot(shape, i).is_null()
             } else {
-                shape != Shape::Arange || node.gap(i) >= self.size
+                shape != Shape::Arange || node.gap(i) > self.extent
             };
             if candidate && self.fits(first, last) {
                 let step = if leaf {
                     let lo = first.max(self.min);
-                    Step::Hole(lo, lo + (self.size - 1))
+                    Step::Hole(lo, lo + self.extent)
                 } else {
                     let child = Enode::from_word(node.slot(shape, i)).expect("child");
                     Step::Descend(child, i, first, last)
