@@ -384,15 +384,14 @@ impl<const LOCKLESS: bool> Search<LOCKLESS> {
         (i, first)
     }
 
-    /// Where the downward scan of a range node (a leaf, or an internal node of a plain
-    /// tree) starts: the slot at or below `from` holding `top`, the top of the window inside
-    /// the node.
+    /// Where the downward scan of a node starts: the slot at or below `from` holding `top`,
+    /// the top of the window inside the node.
     ///
     /// A bare pivot scan from the top passes over the slots that begin above `top`, so a
     /// window reaching past the node's data (the common case of a top-down allocator) costs
-    /// one step. Unused slots at the top of a range node have zero pivots, which the same
-    /// comparison passes over (`p - 1 >= top - 1` says "at or above `top`, or zero"), so the
-    /// scan needs no separate search for the node's end.
+    /// one step. Unused slots at the top of a node of either shape have zero pivots, which
+    /// the same comparison passes over (`p - 1 >= top - 1` says "at or above `top`, or
+    /// zero"), so the scan needs no separate search for the node's end.
     ///
     /// Returns the slot and its end, given `from_last`, the end of slot `from`.
     #[inline]
@@ -481,16 +480,18 @@ impl<const LOCKLESS: bool> Search<LOCKLESS> {
             node.slots(Shape::Arange),
             node.gaps(),
         );
-        let mut i = from.min(node.meta().0).min(pivots.len());
-        // Pass over the slots that begin above `top`; `last` is the end of slot `i`.
-        let mut last = from_last;
-        while i > 0 {
-            let p = pivots.int(i - 1);
-            if p < top {
-                break;
-            }
-            (i, last) = (i - 1, p);
-        }
+        // The slot holding `top`, and its end. The scan of a fresh node starts from its top
+        // pivot without reading the meta word for the node's end: that word is in the node's
+        // last line, often a line of its own, and waiting for it before the scan could start
+        // cost more than walking the zero pivots (10^5 searches of a 10^5-entry tree took
+        // 1.10 of the time, medians of 41 rounds; at 10^3, where it is all in cache, 0.97).
+        let (mut i, mut last) = if from < pivots.len() {
+            // Resumed past a child that turned out empty: the window's top is now the end of
+            // the slot below that child's, which is slot `from`.
+            (from, from_last)
+        } else {
+            Self::range_top_slot(pivots, from, from_last, top)
+        };
         loop {
             let first = if i == 0 {
                 node_min
