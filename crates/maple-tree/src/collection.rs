@@ -7,6 +7,7 @@ use core::ops::{RangeBounds, RangeInclusive};
 
 use alloc::vec::Vec;
 
+use crate::bounds::{to_inclusive, window};
 use crate::dup::Layout;
 use crate::entry::{
     borrow_slot, borrow_slot_mut, clone_word, drop_word, from_word, is_entry, zero_word, Entry,
@@ -16,7 +17,7 @@ use crate::iter::{IntoIter, IterMut, RangeMut, RawIter, Values};
 use crate::mode::{sealed::Sealed, Mode, TakeOld};
 use crate::node::Shape;
 use crate::raw::RawTree;
-use crate::tree::{out_of_memory, to_inclusive, window, MapleTree};
+use crate::tree::{out_of_memory, MapleTree};
 use crate::view::TreeView;
 use crate::{Error, Exclusive, InsertError};
 
@@ -430,6 +431,12 @@ impl<E: Entry + Hash> Hash for MapleTree<E> {
 
 impl<E: Entry + fmt::Debug, M: Mode> fmt::Debug for MapleTree<E, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.entries_ref()).finish()
+    }
+}
+
+impl<E: Entry + core::fmt::Debug> core::fmt::Debug for TreeView<E, crate::Exclusive> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_map().entries(self.entries_ref()).finish()
     }
 }

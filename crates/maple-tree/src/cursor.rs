@@ -16,12 +16,14 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ops::{RangeBounds, RangeInclusive};
 
+use crate::bounds::to_inclusive;
 use crate::entry::{from_word, into_word, is_entry, view, zero_word, Entry, Word};
 use crate::mode::{Mode, TakeOld};
 use crate::node::Shape;
 use crate::path::Path;
 use crate::raw::RawTree;
-use crate::tree::{to_inclusive, MapleTree};
+use crate::tree::MapleTree;
+use crate::view::{Access, TreeView};
 use crate::{Error, InsertError};
 
 /// Where a cursor stands.
@@ -731,5 +733,41 @@ impl<E: Entry + Clone, M: TakeOld<E>> CursorMut<'_, E, M> {
 impl<E: Entry, M: Mode> fmt::Debug for CursorMut<'_, E, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.state.fmt(f)
+    }
+}
+
+/// Cursors start from a [`TreeView`] or, to write, from the tree itself.
+impl<E: Entry, A: Access> TreeView<E, A> {
+    /// A cursor starting at `index` (nothing is walked until it is used).
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let tree: MapleTree<Value> = (0..4u64).map(|i| (i * 10..=i * 10 + 4, Value::new(i))).collect();
+    /// let mut c = tree.cursor(12);
+    /// assert_eq!(c.find(u64::MAX), Some((10..=14, Value::new(1))));
+    /// assert_eq!(c.next(u64::MAX), Some((20..=24, Value::new(2))));
+    /// assert_eq!(c.prev(0), Some((10..=14, Value::new(1))));
+    /// ```
+    #[must_use]
+    pub fn cursor(&self, index: u64) -> Cursor<'_, E> {
+        Cursor::new(self.raw(), index, self.lockless())
+    }
+}
+
+impl<E: Entry, M: Mode> MapleTree<E, M> {
+    /// A cursor that can write, starting at `index`.
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let mut tree: MapleTree<Value> = (0..3u64).map(|i| (i * 10..=i * 10 + 4, Value::new(i))).collect();
+    /// let mut c = tree.cursor_mut(0);
+    /// while c.find(u64::MAX).is_some() {
+    ///     let doubled = Value::new(c.entry().unwrap().get() * 2);
+    ///     c.replace(doubled);
+    /// }
+    /// assert!(tree.values().map(|v| v.get()).eq([0, 2, 4]));
+    /// ```
+    pub fn cursor_mut(&mut self, index: u64) -> CursorMut<'_, E, M> {
+        CursorMut::new(self, index)
     }
 }

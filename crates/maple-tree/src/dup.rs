@@ -12,16 +12,16 @@ use core::ops::{RangeBounds, RangeInclusive};
 
 use alloc::vec::Vec;
 
+use crate::bounds::to_inclusive;
 use crate::entry::{into_word, is_entry, view, zero_word, Entry, Word};
 use crate::kind::TreeKind;
 use crate::node::{Enode, NodePtr, Shape};
 use crate::path::Frame;
 use crate::raw::{destroy_subtree, RawTree};
-use crate::tree::{out_of_memory, to_inclusive, MapleTree};
+use crate::tree::{out_of_memory, MapleTree};
 use crate::view::TreeView;
-use crate::write::Piece;
-use crate::write::{Disposal, WriteCtx};
-use crate::{gap, Error, Exclusive};
+use crate::write::{gaps, Disposal, Piece, WriteCtx};
+use crate::{Error, Exclusive};
 
 /// A finished duplication pass: the copy, the ranges to empty afterwards, and the range the
 /// mapping function failed on, if it did.
@@ -575,7 +575,7 @@ fn pack_level(
             |i| part[i].gap,
         );
         let g = if leaf {
-            gap::pieces_max_gap(min, part)
+            gaps::pieces_max_gap(min, part)
         } else {
             part.iter().map(|p| p.gap).max().unwrap_or(0)
         };

@@ -1,7 +1,8 @@
-//! Gap tracking (allocation trees) and the free-range search.
+//! The free-range search of allocation trees (the kernel's `mas_empty_area{,_rev}`).
 //!
 //! In an allocation tree every internal slot records the size of the largest empty range in
-//! the child's subtree, and the node's meta word names its largest slot. The search descends
+//! the child's subtree, and the node's meta word names its largest slot (writes keep them
+//! current: see `write::gaps`). The search descends
 //! only into children whose recorded gap can hold the request, so it costs O(height) node
 //! visits however many entries the tree holds. Plain trees keep no gaps: the same search then
 //! treats every child as a candidate and scans.
@@ -9,76 +10,8 @@
 use core::mem::MaybeUninit;
 
 use crate::node::{Enode, NodePtr, Shape, Words, MAX_HEIGHT};
-use crate::path::{Frame, Path};
 use crate::raw::RawTree;
-use crate::write::Piece;
 use crate::Error;
-
-/// Number of indices in `[s, e]`, saturating at `u64::MAX` for the full key space.
-#[inline]
-pub(crate) fn span_len(s: u64, e: u64) -> u64 {
-    (e - s).saturating_add(1)
-}
-
-/// Largest empty range among leaf pieces starting at `min`.
-pub(crate) fn pieces_max_gap(min: u64, pieces: &[Piece]) -> u64 {
-    let mut start = min;
-    let mut best = 0;
-    for p in pieces {
-        if p.word.is_null() {
-            best = best.max(span_len(start, p.last));
-        }
-        start = p.last.wrapping_add(1);
-    }
-    best
-}
-
-/// Largest empty range in the node of `f` (computed for leaves, recorded for arange nodes).
-pub(crate) fn node_max_gap(f: &Frame) -> u64 {
-    if f.leaf {
-        (0..=f.end)
-            .filter(|&i| f.word(i).is_null())
-            .map(|i| span_len(f.slot_min(i), f.slot_max(i)))
-            .max()
-            .unwrap_or(0)
-    } else if f.shape == Shape::Arange {
-        f.node.gap(f.node.meta().1)
-    } else {
-        u64::MAX
-    }
-}
-
-/// After the node at `depth` of `path` changed, records its gap in its ancestors, stopping
-/// where a parent's largest gap does not change (the kernel's `mas_update_gap`).
-///
-/// # Safety
-/// The caller is the tree's only writer, and `path` runs from the root to that node through
-/// live nodes.
-pub(crate) unsafe fn update_upwards(path: &Path, depth: usize) {
-    let f = path.at(depth);
-    let mut frame = *f;
-    frame.end = frame.node.end(frame.shape, frame.max);
-    let mut gap = node_max_gap(&frame);
-    for d in (0..depth).rev() {
-        let parent = path.at(d);
-        let node = parent.node;
-        if node.gap(parent.offset) == gap {
-            return;
-        }
-        let before = node.gap(node.meta().1);
-        let end = node.meta().0;
-        let gap_of = |i: usize| if i == parent.offset { gap } else { node.gap(i) };
-        let best = (0..=end).fold(0, |b, i| if gap_of(i) > gap_of(b) { i } else { b });
-        // SAFETY: the caller is the only writer; two single-word stores readers may see
-        // either way (their gap search takes a gap as a hint and checks the leaf).
-        unsafe { node.publish_gap(parent.offset, gap, best) };
-        let after = gap_of(best);
-        if after == before {
-            return;
-        }
-        gap = after;
-    }
-}
 
 impl RawTree {
     /// Where an allocation of `size` would go: [`Error::Invalid`] on a plain tree, as in the
@@ -94,12 +27,6 @@ impl RawTree {
             return Err(Error::Invalid);
         }
         self.empty_area(lo, hi, size, rev, false)
-    }
-
-    /// Whether every index of `[first, last]` is empty (no entry, no zero entry).
-    pub(crate) fn is_vacant(&self, first: u64, last: u64) -> bool {
-        let (_, hole_end, w) = self.range_at(first);
-        w.is_null() && hole_end >= last
     }
 
     /// The lowest (`rev == false`) or highest empty range of `size` indices inside

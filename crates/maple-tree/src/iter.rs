@@ -3,16 +3,18 @@
 use core::fmt;
 use core::iter::FusedIterator;
 use core::marker::PhantomData;
-use core::ops::RangeInclusive;
+use core::ops::{RangeBounds, RangeInclusive};
 use core::sync::atomic::AtomicPtr;
 
 use alloc::vec::Vec;
 
+use crate::bounds::to_inclusive;
 use crate::entry::{borrow_slot_mut, drop_word, from_word, is_entry, view, Entry, Word};
 use crate::node::Shape;
 use crate::path::{Frame, Path};
 use crate::raw::RawTree;
 use crate::tree::MapleTree;
+use crate::view::{Access, Exclusive, Lockless, TreeView};
 
 /// Which leaf slots a walk yields.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -625,3 +627,145 @@ unsafe impl Sync for Gaps<'_> {}
 unsafe impl<E: Entry + Send> Send for IntoIter<E> {}
 // SAFETY: as above.
 unsafe impl<E: Entry + Sync> Sync for IntoIter<E> {}
+
+/// Iteration: what a [`TreeView`] walks in key order.
+impl<E: Entry, A: Access> TreeView<E, A> {
+    /// Entries whose ranges meet `range`, in key order, each with its whole range (the same
+    /// as [`overlapping`](Self::overlapping); `range` is `BTreeMap`'s name for it).
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let tree: MapleTree<Value> = (0..5u64).map(|i| (i * 10..=i * 10 + 4, Value::new(i))).collect();
+    /// let met: Vec<_> = tree.range(12..=31).map(|(r, v)| (r, v.get())).collect();
+    /// assert_eq!(met, [(10..=14, 1), (20..=24, 2), (30..=34, 3)]);
+    /// ```
+    pub fn range<R: RangeBounds<u64>>(&self, range: R) -> Range<'_, E> {
+        self.overlapping(range)
+    }
+
+    /// Entries whose ranges meet `range`, in key order, each with its whole range (rangemap's
+    /// `overlapping`). Double-ended.
+    ///
+    /// Inside a lock-free read section a concurrent write may change ranges not yet reached:
+    /// the iterator then yields what the tree holds when it gets there, and never a range that
+    /// starts at or before the end of one it already yielded. An entry whose range a write
+    /// moved back over ground already covered is clipped to start after it.
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let tree: MapleTree<Value> = (0..5u64).map(|i| (i * 10..=i * 10 + 4, Value::new(i))).collect();
+    /// let last_two: Vec<_> = tree.overlapping(15..).rev().take(2).map(|(r, _)| r).collect();
+    /// assert_eq!(last_two, [40..=44, 30..=34]);
+    /// ```
+    pub fn overlapping<R: RangeBounds<u64>>(&self, range: R) -> Range<'_, E> {
+        let (lo, hi) = to_inclusive(&range).unwrap_or((1, 0));
+        Range::new(RawIter::new(self.raw(), lo, hi, self.lockless()))
+    }
+
+    /// The ranges of the stored entries, in key order.
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let tree: MapleTree<Value> = [(0..=4, Value::new(0)), (8..=9, Value::new(1))].into_iter().collect();
+    /// assert!(tree.keys().eq([0..=4, 8..=9]));
+    /// ```
+    pub fn keys(&self) -> Keys<Range<'_, E>> {
+        Keys::new(self.overlapping(..))
+    }
+
+    /// The stored entries, in key order.
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let tree: MapleTree<Value> = [(0..=4, Value::new(7)), (8..=9, Value::new(9))].into_iter().collect();
+    /// assert!(tree.values().map(|v| v.get()).eq([7, 9]));
+    /// ```
+    pub fn values(&self) -> Values<Range<'_, E>> {
+        Values::new(self.overlapping(..))
+    }
+
+    /// The empty ranges inside `range`, in key order and clipped to it (rangemap's `gaps`).
+    /// Zero entries are not gaps: they occupy their range. Double-ended.
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let mut tree = MapleTree::new();
+    /// tree.insert_range(10..=19, Value::new(1)).unwrap();
+    /// tree.reserve_range(30..=39).unwrap();
+    /// assert!(tree.gaps(0..=49).eq([0..=9, 20..=29, 40..=49]));
+    /// ```
+    pub fn gaps<R: RangeBounds<u64>>(&self, range: R) -> Gaps<'_> {
+        let (lo, hi) = to_inclusive(&range).unwrap_or((1, 0));
+        Gaps::new(self.raw(), lo, hi, self.lockless())
+    }
+
+    /// The first stored entry.
+    #[must_use]
+    pub fn first(&self) -> Option<(RangeInclusive<u64>, E::Ref<'_>)> {
+        self.overlapping(..).next()
+    }
+    /// The last stored entry.
+    #[must_use]
+    pub fn last(&self) -> Option<(RangeInclusive<u64>, E::Ref<'_>)> {
+        self.overlapping(..).next_back()
+    }
+
+    /// The first entry at or after `start` whose range begins at or below `max` (the kernel's
+    /// `mt_find`).
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let mut tree = MapleTree::new();
+    /// tree.insert_range(10..=19, Value::new(1)).unwrap();
+    /// assert_eq!(tree.find(0, 100), Some((10..=19, Value::new(1))));
+    /// assert_eq!(tree.find(0, 9), None); // starts above `max`
+    /// ```
+    #[must_use]
+    pub fn find(&self, start: u64, max: u64) -> Option<(RangeInclusive<u64>, E::Ref<'_>)> {
+        self.overlapping(start..=max).next()
+    }
+}
+
+impl<E: Entry> TreeView<E, Exclusive> {
+    /// Iterates over `(range, entry)` in key order, skipping empty ranges and zero entries.
+    /// Double-ended, with an exact length.
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let mut tree = MapleTree::new();
+    /// tree.store_range(10..=19, Value::new(1)).unwrap();
+    /// tree.store_range(15..=24, Value::new(2)).unwrap();
+    /// let all: Vec<_> = tree.iter().map(|(r, v)| (r, v.get())).collect();
+    /// assert_eq!(all, [(10..=14, 1), (15..=24, 2)]);
+    /// assert_eq!(tree.iter().len(), 2);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, E> {
+        Iter::new(self.raw())
+    }
+}
+
+impl<E: Entry> TreeView<E, Lockless> {
+    /// Entries in key order (see [`overlapping`](Self::overlapping) for what a concurrent
+    /// write does to it).
+    pub fn iter(&self) -> Range<'_, E> {
+        self.overlapping(..)
+    }
+}
+
+impl<'a, E: Entry> IntoIterator for &'a TreeView<E, crate::Exclusive> {
+    type Item = (RangeInclusive<u64>, E::Ref<'a>);
+    type IntoIter = Iter<'a, E>;
+    fn into_iter(self) -> Iter<'a, E> {
+        self.iter()
+    }
+}
+
+impl<E: Entry> core::fmt::Debug for TreeView<E, Lockless>
+where
+    for<'a> E::Ref<'a>: core::fmt::Debug,
+{
+    /// The map of the entries the lock-free walk meets (what [`iter`](Self::iter) yields).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}

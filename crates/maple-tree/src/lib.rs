@@ -15,28 +15,32 @@
 //! assert_eq!(copy.load(0x4abc), Some(Value::new(2)));
 //! ```
 //!
-//! Where things are:
+//! Where things are, from the bottom layer up. A module imports only from modules above it
+//! in this table (`tests/layers.rs` checks that no `crate::` path runs the other way):
 //!
-//! | module | what |
-//! |---|---|
-//! | `node` | the 256-byte node layout; the only module that reads or writes node memory |
-//! | `entry` | what can be stored ([`Entry`], [`Value`]) and the reserved zero entry |
-//! | `path` | walking: the root-to-leaf frame stack readers, cursors and writers share |
-//! | `raw` | the type-erased tree: root, height, count, destruction, reclamation modes |
-//! | `write` | the engine of every store, insert and erase: one span-rebuilding routine plus fast paths |
-//! | `gap` | gap tracking and the free-range search |
-//! | `mode` | [`Owned`] and [`Shared`]: how a write reaches the tree, chosen by type |
-//! | `tree` | [`MapleTree`] and its write API, written once for both modes |
-//! | `view` | [`TreeView`]: every read, written once for owners, writers and lock-free readers |
-//! | `cursor` | [`Cursor`] and [`CursorMut`] |
-//! | `iter` | the iterators |
-//! | `collection` | the owned tree's `BTreeMap`-style API and standard traits |
-//! | `prealloc` | [`Prealloc`]: stores that cannot fail |
-//! | `dup` | whole-tree duplication and bulk building |
-//! | `rcu` | `RcuMapleTree`: lock-free readers and the writer lock |
-//! | `reclaim` | the shared tree's retired nodes and entries: grace periods, node reuse |
-//! | `sync` | atomics and locks (loom's under `cfg(loom)`), loom's stand-in for epoch reclamation |
-//! | `validate` | the structural invariant check and `dump` |
+//! | layer | module | what |
+//! |---|---|---|
+//! | primitives | `sync` | atomics and locks (loom's under `cfg(loom)`), grace periods (crossbeam-epoch, or loom's stand-in) |
+//! | | `entry`, `error`, `bounds` | what can be stored ([`Entry`], [`Value`]) and the reserved zero entry; typed errors; range arguments as `(first, last)` |
+//! | node | `node` | the 256-byte node layout and its handles; the only module that reads or writes node memory |
+//! | | `kind` | [`TreeKind`]: whether a tree tracks gaps, and the node shapes that follows from |
+//! | walk | `path` | the root-to-leaf frame stack every reader, cursor and writer descends with |
+//! | | `raw` | the type-erased tree: root, height, count, lookup, teardown |
+//! | node supply | `retire` | one list of what a write unlinked, for the owned and the shared tree alike |
+//! | | `reclaim` | the shared tree's retired nodes and entries: grace periods, node reuse |
+//! | | `supply` | where a write's nodes come from: reservation, reclaimed frames, allocator; the one fault-injection point |
+//! | write | `write` | every store, insert and erase: one span write plus fast paths; `write::gaps` keeps allocation trees' gap records current |
+//! | search | `gap` | the free-range search (`mas_empty_area{,_rev}`) |
+//! | modes | `mode` | [`Owned`] and [`Shared`]: how a write reaches the tree, chosen by type |
+//! | checks | `info`, `validate` | [`NodeInfo`]; the structural invariant check and `dump` |
+//! | reads | `view` | [`TreeView`]: every read, written once for owners, writers and lock-free readers |
+//! | tree | `tree` | [`MapleTree`] and its write API, written once for both modes |
+//! | above the tree | `iter` | the iterators, and the view's methods that make them |
+//! | | `cursor` | [`Cursor`] and [`CursorMut`], and the methods that make them |
+//! | | `prealloc` | [`Prealloc`]: stores that cannot fail |
+//! | | `dup` | whole-tree duplication and bulk building |
+//! | | `collection` | the owned tree's `BTreeMap`-style API and standard traits |
+//! | | `rcu` | `RcuMapleTree`: lock-free readers and the writer lock |
 #![no_std]
 // Without `std` there is no shared tree, so its hooks in the write path go unused.
 #![cfg_attr(not(feature = "std"), allow(dead_code))]
@@ -48,6 +52,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", loom))]
 extern crate std;
 
+mod bounds;
 mod collection;
 mod cursor;
 mod dup;

@@ -2,10 +2,11 @@
 //! may need is allocated first, so the store itself cannot fail.
 
 use core::fmt;
-use core::ops::RangeInclusive;
+use core::ops::{RangeBounds, RangeInclusive};
 
 use alloc::vec::Vec;
 
+use crate::bounds::window;
 use crate::entry::{into_word, Entry, HasCloneOps};
 use crate::mode::{Mode, Pool, TakeOld};
 use crate::tree::{out_of_memory, MapleTree};
@@ -151,3 +152,26 @@ impl<E: Entry, M: Mode> fmt::Debug for Prealloc<'_, E, M> {
 // SAFETY: the reserved nodes are plain memory owned by this value; the rest is the tree it
 // holds, which decides (`Holder` is `Send` exactly when the tree or `&mut` to it is).
 unsafe impl<E: Entry, M: Mode> Send for Prealloc<'_, E, M> where MapleTree<E, M>: Send {}
+
+impl<E: Entry, M: Mode> MapleTree<E, M> {
+    /// Reserves every node a store over `range` may need, so that the store cannot fail
+    /// (the kernel's `mas_preallocate` and `mas_store_prealloc`). The reservation holds the
+    /// tree until it is used or dropped.
+    ///
+    /// Errors: [`Error::Invalid`] for an empty range, [`Error::NoMemory`].
+    ///
+    /// ```
+    /// use maple_tree::{MapleTree, Value};
+    /// let mut tree = MapleTree::new();
+    /// let reserved = tree.preallocate(0x4000..0x5000).unwrap(); // the only step that can fail
+    /// assert_eq!(reserved.store(Value::new(1)), None);
+    /// assert_eq!(tree.load(0x4fff), Some(Value::new(1)));
+    /// ```
+    pub fn preallocate<R: RangeBounds<u64>>(
+        &mut self,
+        range: R,
+    ) -> Result<Prealloc<'_, E, M>, Error> {
+        let (first, last) = window(&range)?;
+        Prealloc::new_borrowed(self, first, last)
+    }
+}

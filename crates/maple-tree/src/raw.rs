@@ -173,27 +173,10 @@ impl RawTree {
         }
     }
 
-    /// Stores `word` over `range` if every index of it is empty (insert semantics).
-    /// [`Error::Invalid`] for a backwards range, [`Error::Exists`] if anything is there; on
-    /// error the word was not stored.
-    ///
-    /// # Safety
-    /// As [`RawTree::write`].
-    pub(crate) unsafe fn insert(
-        &self,
-        s: u64,
-        e: u64,
-        word: Word,
-        ctx: &crate::write::WriteCtx<'_>,
-    ) -> Result<(), Error> {
-        if s > e {
-            return Err(Error::Invalid);
-        }
-        if !self.is_vacant(s, e) {
-            return Err(Error::Exists);
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { self.write(s, e, word, ctx) }.map(drop)
+    /// Whether every index of `[first, last]` is empty (no entry, no zero entry).
+    pub(crate) fn is_vacant(&self, first: u64, last: u64) -> bool {
+        let (_, hole_end, w) = self.range_at(first);
+        w.is_null() && hole_end >= last
     }
 
     /// A path to the leaf slot holding `index` (empty path for an empty tree).

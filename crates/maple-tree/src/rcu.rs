@@ -38,13 +38,13 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ops::{Deref, RangeBounds};
 
+use crate::bounds::window;
 use crate::entry::Entry;
 use crate::mode::Shared;
 use crate::prealloc::Prealloc;
 use crate::raw::RawTree;
 use crate::reclaim::Reclaimer;
 use crate::sync::{Epoch, Mutex, Pin};
-use crate::tree::window;
 use crate::view::{Lockless, TreeView};
 use crate::{Error, MapleTree, TreeKind};
 
@@ -116,6 +116,12 @@ impl<E: Entry + Send + Sync + 'static> RcuMapleTree<E> {
         RcuMapleTree {
             tree,
             writer: Mutex::new(RefCell::new(reclaimer)),
+            // Under loom, freed nodes are only poisoned until the grace state goes (see `sync`).
+            #[cfg(loom)]
+            // SAFETY: `release_freed_nodes` frees nodes already freed (unlinked) and needs
+            // every reader gone, as the epoch's drop is: the shared tree is being dropped.
+            epoch: unsafe { Epoch::new(crate::node::release_freed_nodes) },
+            #[cfg(not(loom))]
             epoch: Epoch::new(),
         }
     }

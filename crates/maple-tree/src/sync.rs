@@ -127,6 +127,10 @@ mod loom_epoch {
     pub(crate) struct Epoch {
         active: AtomicUsize,
         pending: RefCell<Vec<Deferred>>,
+        /// Run when the epoch is dropped, after its deferred work: releases the memory that
+        /// work only poisoned (the node layer's loom bookkeeping, which this layer cannot
+        /// name).
+        release: unsafe fn(),
     }
 
     // SAFETY: `pending` is only touched by the thread holding the tree's writer lock (loom's
@@ -146,10 +150,14 @@ mod loom_epoch {
     }
 
     impl Epoch {
-        pub(crate) fn new() -> Epoch {
+        /// # Safety
+        /// `release` may be called once every model thread is gone (when the epoch is
+        /// dropped) and must free only what nothing can reach then.
+        pub(crate) unsafe fn new(release: unsafe fn()) -> Epoch {
             Epoch {
                 active: AtomicUsize::new(0),
                 pending: RefCell::new(Vec::new()),
+                release,
             }
         }
 
@@ -186,8 +194,9 @@ mod loom_epoch {
                 f();
             }
             // SAFETY: the shared tree is being dropped, so every reader (model thread) is gone
-            // and nothing can reach a node freed so far.
-            unsafe { crate::node::release_freed_nodes() };
+            // and nothing can reach a node freed so far; `release` frees only such nodes
+            // (`new`'s contract).
+            unsafe { (self.release)() };
         }
     }
 }

@@ -1,14 +1,14 @@
 //! [`MapleTree`]: the tree and its write API, written once for both [modes](crate::Mode).
 
 use core::marker::PhantomData;
-use core::ops::{Bound, RangeBounds, RangeInclusive};
+use core::ops::{RangeBounds, RangeInclusive};
 
-use crate::cursor::CursorMut;
+use crate::bounds::window;
 use crate::entry::{drop_word, from_word, into_word, zero_word, Entry, HasCloneOps, HasOps};
 use crate::kind::TreeKind;
 use crate::mode::{Mode, Owned, TakeOld};
-use crate::prealloc::Prealloc;
 use crate::raw::RawTree;
+use crate::view::{Exclusive, TreeView};
 use crate::{Error, InsertError};
 
 /// A map from non-overlapping inclusive ranges of `u64` to entries, stored as the Linux
@@ -54,26 +54,6 @@ use crate::{Error, InsertError};
 pub struct MapleTree<E: Entry, M: Mode = Owned> {
     pub(crate) mode: M,
     _owns: PhantomData<E>,
-}
-
-/// `range` as `(first, last)`; `None` when it holds no index.
-pub(crate) fn to_inclusive<R: RangeBounds<u64>>(r: &R) -> Option<(u64, u64)> {
-    let lo = match r.start_bound() {
-        Bound::Included(&s) => s,
-        Bound::Excluded(&s) => s.checked_add(1)?,
-        Bound::Unbounded => 0,
-    };
-    let hi = match r.end_bound() {
-        Bound::Included(&e) => e,
-        Bound::Excluded(&e) => e.checked_sub(1)?,
-        Bound::Unbounded => u64::MAX,
-    };
-    (lo <= hi).then_some((lo, hi))
-}
-
-/// `range` as `(first, last)`, or [`Error::Invalid`] when it holds no index.
-pub(crate) fn window<R: RangeBounds<u64>>(r: &R) -> Result<(u64, u64), Error> {
-    to_inclusive(r).ok_or(Error::Invalid)
 }
 
 /// The allocation failure of a method that has no error to return (as `std`'s collections).
@@ -221,43 +201,6 @@ impl<E: Entry, M: Mode> MapleTree<E, M> {
             self.raw().set_cyclic_wrapped(true);
         }
         Ok((index, wrapped))
-    }
-
-    /// A cursor that can write, starting at `index`.
-    ///
-    /// ```
-    /// use maple_tree::{MapleTree, Value};
-    /// let mut tree: MapleTree<Value> = (0..3u64).map(|i| (i * 10..=i * 10 + 4, Value::new(i))).collect();
-    /// let mut c = tree.cursor_mut(0);
-    /// while c.find(u64::MAX).is_some() {
-    ///     let doubled = Value::new(c.entry().unwrap().get() * 2);
-    ///     c.replace(doubled);
-    /// }
-    /// assert!(tree.values().map(|v| v.get()).eq([0, 2, 4]));
-    /// ```
-    pub fn cursor_mut(&mut self, index: u64) -> CursorMut<'_, E, M> {
-        CursorMut::new(self, index)
-    }
-
-    /// Reserves every node a store over `range` may need, so that the store cannot fail
-    /// (the kernel's `mas_preallocate` and `mas_store_prealloc`). The reservation holds the
-    /// tree until it is used or dropped.
-    ///
-    /// Errors: [`Error::Invalid`] for an empty range, [`Error::NoMemory`].
-    ///
-    /// ```
-    /// use maple_tree::{MapleTree, Value};
-    /// let mut tree = MapleTree::new();
-    /// let reserved = tree.preallocate(0x4000..0x5000).unwrap(); // the only step that can fail
-    /// assert_eq!(reserved.store(Value::new(1)), None);
-    /// assert_eq!(tree.load(0x4fff), Some(Value::new(1)));
-    /// ```
-    pub fn preallocate<R: RangeBounds<u64>>(
-        &mut self,
-        range: R,
-    ) -> Result<Prealloc<'_, E, M>, Error> {
-        let (first, last) = window(&range)?;
-        Prealloc::new_borrowed(self, first, last)
     }
 }
 
@@ -442,5 +385,14 @@ impl<E: Entry> MapleTree<E> {
 impl<E: Entry> Default for MapleTree<E> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+// Reads of a `MapleTree` go through its view.
+impl<E: Entry, M: Mode> core::ops::Deref for MapleTree<E, M> {
+    type Target = TreeView<E, Exclusive>;
+    #[inline]
+    fn deref(&self) -> &Self::Target {
+        TreeView::from_raw(self.raw())
     }
 }

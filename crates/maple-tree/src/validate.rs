@@ -5,10 +5,10 @@ use alloc::string::String;
 use core::fmt::{self, Write};
 
 use crate::entry::{is_entry, zero_word, Word};
-use crate::gap::{node_max_gap, span_len};
 use crate::node::Shape;
 use crate::path::Frame;
 use crate::raw::RawTree;
+use crate::write::gaps::{node_max_gap, span_len};
 
 /// A broken invariant: which node, and what is wrong with it.
 #[derive(Clone, Debug, PartialEq, Eq)]

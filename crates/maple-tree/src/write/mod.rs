@@ -28,6 +28,7 @@
 //! [`Retired`] list, disposed of after publication: at once when the tree is owned, after a
 //! grace period when lock-free readers may hold it ([`Disposal`]).
 
+pub(crate) mod gaps;
 mod pieces;
 mod span;
 
@@ -36,7 +37,6 @@ use core::marker::PhantomData;
 use core::ptr;
 
 use crate::entry::{is_entry, EntryOps, Word};
-use crate::gap;
 use crate::kind::TreeKind;
 use crate::node::{Enode, Shape, SpareNodes};
 use crate::path::Path;
@@ -59,6 +59,29 @@ pub(crate) struct InPlace<'a> {
 }
 
 impl RawTree {
+    /// Stores `word` over `range` if every index of it is empty (insert semantics).
+    /// [`Error::Invalid`] for a backwards range, [`Error::Exists`] if anything is there; on
+    /// error the word was not stored.
+    ///
+    /// # Safety
+    /// As [`RawTree::write`].
+    pub(crate) unsafe fn insert(
+        &self,
+        s: u64,
+        e: u64,
+        word: Word,
+        ctx: &WriteCtx<'_>,
+    ) -> Result<(), Error> {
+        if s > e {
+            return Err(Error::Invalid);
+        }
+        if !self.is_vacant(s, e) {
+            return Err(Error::Exists);
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.write(s, e, word, ctx) }.map(drop)
+    }
+
     /// The tree for an in-place write, with the proof that the caller holds it exclusively.
     pub(crate) fn in_place(&mut self) -> (&RawTree, InPlace<'_>) {
         let tree: &RawTree = self;
@@ -307,7 +330,7 @@ impl RawTree {
         self.add_len(is_entry(word) as isize - is_entry(old) as isize);
         if self.kind.tracks_gaps() && (old.is_null() != word.is_null()) {
             // SAFETY: as above; `left` was walked just now by the only writer.
-            unsafe { gap::update_upwards(left, left.len() - 1) };
+            unsafe { gaps::update_upwards(left, left.len() - 1) };
         }
         if !is_entry(old) {
             return Some(ptr::null_mut());
@@ -367,7 +390,7 @@ impl RawTree {
         self.add_len(isize::from(is_entry(word)));
         if self.kind.tracks_gaps() {
             // SAFETY: nobody else can see the tree, so its owner is the only writer.
-            unsafe { gap::update_upwards(left, left.len() - 1) };
+            unsafe { gaps::update_upwards(left, left.len() - 1) };
         }
         true
     }

@@ -6,8 +6,8 @@ use smallvec::SmallVec;
 use core::mem::MaybeUninit;
 use core::ptr;
 
+use super::gaps;
 use crate::entry::{is_entry, Word};
-use crate::gap;
 use crate::node::{Enode, NodeMut, NodePtr, Shape};
 use crate::path::Frame;
 
@@ -151,7 +151,7 @@ pub(crate) fn fill_node(
         |i| pieces[i].gap,
     );
     if leaf {
-        gap::pieces_max_gap(min, pieces)
+        gaps::pieces_max_gap(min, pieces)
     } else {
         pieces.iter().map(|p| p.gap).max().unwrap_or(0)
     }

@@ -22,8 +22,8 @@ use alloc::vec::Vec;
 
 use smallvec::SmallVec;
 
+use super::gaps;
 use crate::entry::{is_entry, Word};
-use crate::gap;
 use crate::node::{Enode, NodeMut, NodePtr, Shape};
 use crate::path::{Frame, Path};
 use crate::raw::RawTree;
@@ -339,7 +339,7 @@ impl<'a> SpanWrite<'a> {
         if self.tree.kind.tracks_gaps() {
             self.left.at_mut(d).node = node.ptr();
             // SAFETY: the only writer; the path now runs through the node.
-            unsafe { gap::update_upwards(self.left, d) };
+            unsafe { gaps::update_upwards(self.left, d) };
         }
         Ok(())
     }
